@@ -1,0 +1,72 @@
+"""The ``bllossom`` command: one entry point, one module per subcommand.
+
+Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets
+``handler`` to a function taking the parsed arguments and returning an exit code.
+Modules are imported only to register; heavy work is imported inside the handlers so
+that ``bllossom --help`` stays instant.
+
+Errors the user can cause are :class:`~bllossom_core.errors.BllossomError`: printed on
+one line, exit status 1 (2 for bad arguments). Ctrl-C exits with 130 after cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bllossom_core import __version__
+from bllossom_core.errors import BllossomError, Cancelled, InputError
+
+SUBCOMMAND_MODULES = (
+    "converter.command",  # convert
+    "bllossom_core.commands.info",  # info
+    "bllossom_core.commands.generate",  # generate
+    "bllossom_core.commands.chat",  # chat
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bllossom",
+        description="Convert Bllossom checkpoints to GGUF and chat with them, offline.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a part not built yet must not break the rest
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except Cancelled as exc:
+        print(f"bllossom: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("bllossom: interrupted.", file=sys.stderr)
+        return 130
+    except InputError as exc:
+        print(f"bllossom: error: {exc}", file=sys.stderr)
+        return 2
+    except BllossomError as exc:
+        print(f"bllossom: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Plain data passed between the engines, the store, the CLI and the desktop app.
+
+These are the contract between ``bllossom_core`` and its callers: engines (local
+llama.cpp or a remote OpenAI-compatible server) implement :class:`ChatEngine`; the
+desktop app and the CLI only ever see these types.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+StopReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings; the defaults are the Bllossom model card's."""
+
+    temperature: float = 0.2
+    top_p: float = 0.9
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GenerationSettings:
+        """Build from saved JSON, ignoring unknown keys (newer versions may add some)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    """Tokens in the whole prompt."""
+    evaluated_prompt_tokens: int = 0
+    """Prompt tokens actually evaluated (the rest came from the reused KV cache)."""
+    generated_tokens: int = 0
+    time_to_first_token_s: float | None = None
+    tokens_per_second: float | None = None
+    """Decode speed: generated tokens after the first, per second."""
+    prompt_tokens_per_second: float | None = None
+    context_used: int = 0
+    context_size: int = 0
+    dropped_messages: int = 0
+    """Oldest messages left out because the conversation outgrew the context."""
+    stop_reason: StopReason = "stop"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """Where a model runs, and why there."""
+
+    backend: Literal["cuda", "cpu", "remote"]
+    summary: str
+    """One line for people, e.g. "GPU: NVIDIA H100, 33/33 layers" or
+    "CPU: this llama-cpp-python was built without CUDA — run scripts/setup ..."."""
+    gpu_name: str | None = None
+    gpu_layers: int = 0
+    total_layers: int = 0
+    threads: int | None = None
+    fallback_reason: str | None = None
+
+
+@dataclass
+class CancelToken:
+    """Set from any thread to stop a generation within one token."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class ChatStream(Protocol):
+    """Iterates over text pieces (never a split UTF-8 character); stats when done."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    @property
+    def stats(self) -> GenerationStats: ...
+
+
+class ChatEngine(Protocol):
+    """What the CLI and the desktop need from an engine, local or remote."""
+
+    @property
+    def device(self) -> DeviceReport: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        settings: GenerationSettings,
+        cancel: CancelToken | None = None,
+    ) -> ChatStream: ...
+
+    def close(self) -> None: ...

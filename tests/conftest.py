@@ -1,0 +1,30 @@
+"""Shared pytest fixtures: an isolated user profile and the tiny model checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
+
+
+@pytest.fixture(autouse=True)
+def bllossom_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own empty user data folder; the real profile is never touched."""
+    home = tmp_path_factory.mktemp("bllossom-home")
+    monkeypatch.setenv("BLLOSSOM_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint() -> Callable[..., Path]:
+    """``make_checkpoint(family="llama3-bpe-ko", dtype="bfloat16", ...)`` -> cached folder."""
+
+    def make(**fields: object) -> Path:
+        return checkpoint(CheckpointSpec(**fields))  # type: ignore[arg-type]
+
+    return make
