@@ -3,6 +3,8 @@
 No Qt here: the desktop app and the CLI both stand on this package.
 """
 
+from bllossom_core._utf8 import Utf8Assembler
+from bllossom_core.engine import LocalEngine, LocalStream
 from bllossom_core.errors import (
     BllossomError,
     Cancelled,
@@ -16,24 +18,33 @@ from bllossom_core.errors import (
     TemplateError,
     TokenizerError,
 )
+from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
 from bllossom_core.paths import data_dir, database_path, models_dir
+from bllossom_core.templates import TEMPLATE_NAMES, render_prompt_ids
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "TEMPLATE_NAMES",
     "BllossomError",
     "Cancelled",
     "CheckpointError",
     "DiskFullError",
     "GGUFError",
+    "GGUFInfo",
     "InputError",
+    "LocalEngine",
+    "LocalStream",
     "ModelLoadError",
     "RemoteError",
     "StorageError",
     "TemplateError",
     "TokenizerError",
+    "Utf8Assembler",
     "__version__",
     "data_dir",
     "database_path",
     "models_dir",
+    "read_gguf_info",
+    "render_prompt_ids",
 ]

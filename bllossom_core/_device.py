@@ -1,0 +1,141 @@
+"""Where a model runs: GPU offload detection and the load-retry ladder (internal).
+
+The ladder is plain data and a loop over an injected loader, so the fallback logic
+(all layers, then fewer, then CPU) is unit-tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bllossom_core.errors import ModelLoadError
+from bllossom_core.types import DeviceReport
+
+T = TypeVar("T")
+
+NO_CUDA_BUILD = (
+    "this llama-cpp-python was built without CUDA — run scripts/setup on a machine with "
+    "the CUDA toolkit"
+)
+
+
+@dataclass(frozen=True)
+class GpuProbe:
+    supports_offload: bool
+    gpu_name: str | None
+
+    @property
+    def usable(self) -> bool:
+        return self.supports_offload and self.gpu_name is not None
+
+
+def _gpu_name_from_nvidia_smi() -> str | None:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run(
+            [exe, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return names[0] if done.returncode == 0 and names else None
+
+
+def _gpu_name_from_ggml() -> str | None:
+    """The first GPU device's description, where llama_cpp exposes ggml's device API."""
+    import llama_cpp
+
+    count = getattr(llama_cpp, "ggml_backend_dev_count", None)
+    describe = getattr(llama_cpp, "ggml_backend_dev_description", None)
+    get = getattr(llama_cpp, "ggml_backend_dev_get", None)
+    dev_type = getattr(llama_cpp, "ggml_backend_dev_type", None)
+    if not (count and describe and get and dev_type):
+        return None
+    for index in range(int(count())):
+        device = get(index)
+        if int(dev_type(device)) == 1:  # GGML_BACKEND_DEVICE_TYPE_GPU
+            raw = describe(device)
+            return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return None
+
+
+def probe_gpu() -> GpuProbe:
+    import llama_cpp
+
+    supports = bool(llama_cpp.llama_supports_gpu_offload())
+    if not supports:
+        return GpuProbe(False, None)
+    return GpuProbe(True, _gpu_name_from_ggml() or _gpu_name_from_nvidia_smi())
+
+
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def layer_ladder(total_layers: int, requested: int | None, probe: GpuProbe) -> list[int]:
+    """GPU layer counts to try in order; the last is always 0 (CPU)."""
+    if requested is not None:
+        wanted = total_layers if requested < 0 else min(requested, total_layers)
+    else:
+        wanted = total_layers if probe.usable else 0
+    if wanted <= 0 or not probe.supports_offload:
+        return [0]
+    ladder = [wanted]
+    while ladder[-1] > 1:
+        ladder.append(ladder[-1] // 2)
+    return [*ladder, 0]
+
+
+def load_with_fallback(
+    load: Callable[[int], T], ladder: list[int]
+) -> tuple[T, int, list[tuple[int, str]]]:
+    """Try ``load(layers)`` down the ladder; return the model, its layers and the failures."""
+    failures: list[tuple[int, str]] = []
+    for layers in ladder:
+        try:
+            return load(layers), layers, failures
+        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
+            failures.append((layers, str(exc) or type(exc).__name__))
+    detail = "; ".join(f"{n} GPU layers: {why}" for n, why in failures)
+    raise ModelLoadError(
+        f"llama.cpp could not load the model ({detail}).",
+        hint="Check that the file is complete and that enough memory is free, or lower "
+        "--context-size.",
+    )
+
+
+def describe_device(
+    probe: GpuProbe,
+    requested: int | None,
+    layers: int,
+    total_layers: int,
+    threads: int,
+    failures: list[tuple[int, str]],
+) -> DeviceReport:
+    first_failure = failures[0][1] if failures else None
+    if layers > 0:
+        summary = f"GPU: {probe.gpu_name or 'GPU'}, {layers}/{total_layers} layers"
+        if failures:
+            summary += f" (more did not load: {first_failure})"
+        return DeviceReport("cuda", summary, probe.gpu_name, layers, total_layers, threads,
+                            first_failure)  # fmt: skip
+    if not probe.supports_offload:
+        why = NO_CUDA_BUILD
+    elif failures:
+        why = f"loading on {probe.gpu_name or 'the GPU'} failed ({first_failure})"
+    elif requested == 0:
+        why = "GPU offload turned off (0 GPU layers requested)"
+    elif probe.gpu_name is None:
+        why = "no NVIDIA GPU was found"
+    else:
+        why = "running on the CPU"
+    return DeviceReport("cpu", f"CPU: {why}, {threads} threads", None, 0, total_layers, threads,
+                        why)  # fmt: skip

@@ -1,0 +1,294 @@
+"""The local engine: a GGUF run by llama.cpp, streamed, cancellable, with KV reuse.
+
+Between turns the KV cache is kept: a new prompt is compared token by token with what
+the context already holds and only the differing tail is evaluated, so a follow-up costs
+its new tokens only. When a conversation outgrows the context, the oldest turns (never
+the system prompt) are left out and :attr:`GenerationStats.dropped_messages` says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bllossom_core._device import (
+    default_threads,
+    describe_device,
+    layer_ladder,
+    load_with_fallback,
+    probe_gpu,
+)
+from bllossom_core._llama_vocab import LlamaVocab
+from bllossom_core._utf8 import Utf8Assembler
+from bllossom_core.errors import InputError
+from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
+from bllossom_core.templates import TEMPLATE_NAMES, Prompt, render_prompt_ids, resolve_template
+from bllossom_core.types import (
+    CancelToken,
+    ChatMessage,
+    DeviceReport,
+    GenerationSettings,
+    GenerationStats,
+)
+
+DEFAULT_CONTEXT = 4096
+PENALTY_LAST_N = 64  # llama-cpp-python's default repeat-penalty window
+RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp picks a random seed
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _make_sampler(settings: GenerationSettings, n_vocab: int) -> Any:
+    from llama_cpp._internals import LlamaSampler
+
+    sampler = LlamaSampler()
+    sampler.add_penalties(n_vocab, PENALTY_LAST_N, settings.repeat_penalty, 0.0, 0.0)
+    if settings.temperature <= 0:
+        sampler.add_greedy()
+        return sampler
+    sampler.add_top_k(settings.top_k)
+    sampler.add_top_p(settings.top_p, 1)
+    sampler.add_temp(settings.temperature)
+    sampler.add_dist(RANDOM_SEED if settings.seed is None else settings.seed & 0xFFFFFFFF)
+    return sampler
+
+
+class LocalStream:
+    """One reply: iterate for text pieces; :attr:`stats` is complete when iteration ends."""
+
+    def __init__(self, pieces: Iterator[str], stats: GenerationStats, token_ids: list[int]) -> None:
+        self._pieces = pieces
+        self._stats = stats
+        self.token_ids = token_ids
+        """The generated token ids, stop token included, as they are sampled."""
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self._stats
+
+    def close(self) -> None:
+        """Abandon the reply early (releases the engine for the next one)."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+
+class LocalEngine:
+    """A loaded GGUF model. Use :meth:`load`; one reply at a time per engine."""
+
+    def __init__(self, llm: Any, info: GGUFInfo, device: DeviceReport, template: str) -> None:
+        self._llm = llm
+        self._info = info
+        self._device = device
+        self._vocab = LlamaVocab(llm, info)
+        self._template_request = template
+        self._template = resolve_template(template, info.chat_template, self._vocab)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str,
+        *,
+        gpu_layers: int | None = None,
+        threads: int | None = None,
+        context_size: int | None = None,
+        template: str | None = None,
+    ) -> LocalEngine:
+        """Check ``path`` with the safe GGUF reader, then load it on the best device."""
+        path = Path(path)
+        info = read_gguf_info(path)
+        template = template or "auto"
+        if template not in TEMPLATE_NAMES:
+            raise InputError(f"Unknown template {template!r}; choose one of {TEMPLATE_NAMES}.")
+        if threads is not None and threads < 1:
+            raise InputError(f"--threads must be at least 1, not {threads}.")
+        if context_size is not None and context_size < 64:
+            raise InputError(f"--context-size must be at least 64, not {context_size}.")
+        n_ctx = context_size or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+        n_threads = threads or default_threads()
+        total_layers = info.block_count + 1  # llama.cpp counts the output layer too
+        probe = probe_gpu()
+
+        def open_llama(layers: int) -> Any:
+            from llama_cpp import Llama
+
+            return Llama(
+                model_path=str(path), n_gpu_layers=layers, n_threads=n_threads,
+                n_threads_batch=n_threads, n_ctx=n_ctx, n_batch=min(512, n_ctx), verbose=False,
+            )  # fmt: skip
+
+        ladder = layer_ladder(total_layers, gpu_layers, probe)
+        llm, layers, failures = load_with_fallback(open_llama, ladder)
+        device = describe_device(probe, gpu_layers, layers, total_layers, n_threads, failures)
+        return cls(llm, info, device, template)
+
+    @property
+    def device(self) -> DeviceReport:
+        return self._device
+
+    @property
+    def display_name(self) -> str:
+        return f"{self._info.name} ({self._info.quantization})"
+
+    @property
+    def info(self) -> GGUFInfo:
+        return self._info
+
+    @property
+    def template_name(self) -> str:
+        return self._template
+
+    @property
+    def vocab(self) -> LlamaVocab:
+        return self._vocab
+
+    @property
+    def context_size(self) -> int:
+        return int(self._llm.n_ctx())
+
+    def prompt_ids(self, messages: Sequence[ChatMessage]) -> Prompt:
+        return render_prompt_ids(messages, self._template, self._vocab, self._info.chat_template)
+
+    def fit_prompt(self, messages: Sequence[ChatMessage], reply_room: int) -> tuple[Prompt, int]:
+        """The prompt with the oldest turns left out until it fits; and how many were."""
+        messages = list(messages)
+        system = messages[:1] if messages and messages[0].role == "system" else []
+        turns = messages[len(system) :]
+        dropped = 0
+        while True:
+            prompt = self.prompt_ids(system + turns)
+            if len(prompt.ids) + reply_room <= self.context_size:
+                return prompt, dropped
+            if len(turns) <= 1:
+                raise InputError(
+                    f"The message is too long: its prompt needs {len(prompt.ids)} tokens but "
+                    f"the context holds {self.context_size}.",
+                    hint="Shorten it or load the model with a larger context size.",
+                )
+            # Drop a whole exchange so the conversation still starts with a user turn.
+            cut = 1
+            while cut < len(turns) - 1 and turns[cut].role != "user":
+                cut += 1
+            turns = turns[cut:]
+            dropped += cut
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        settings: GenerationSettings,
+        cancel: CancelToken | None = None,
+    ) -> LocalStream:
+        """Start a reply; a conversation that cannot fit raises :class:`InputError` here."""
+        reply_room = max(1, min(settings.max_tokens, self.context_size // 4))
+        prompt, dropped = self.fit_prompt(messages, reply_room)
+        stream = self.stream_prompt_ids(prompt, settings, cancel)
+        stream.stats.dropped_messages = dropped
+        return stream
+
+    def stream_prompt_ids(
+        self,
+        prompt: Prompt,
+        settings: GenerationSettings,
+        cancel: CancelToken | None = None,
+    ) -> LocalStream:
+        """Generate from prompt ids made elsewhere (benchmarks, exact-token tests)."""
+        stats = GenerationStats(context_size=self.context_size)
+        tokens: list[int] = []
+        pieces = self._generate_from(prompt, settings, cancel or CancelToken(), stats, tokens)
+        return LocalStream(pieces, stats, tokens)
+
+    def _evaluate_prompt(self, ids: list[int], cancel: CancelToken, stats: GenerationStats) -> bool:
+        """Bring the context to hold ``ids``, reusing the cached prefix; False if cancelled."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        keep = common_prefix_length(cached, ids)
+        keep = max(0, min(keep, len(ids) - 1))  # the last token is evaluated for its logits
+        if keep < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+        todo = ids[keep:]
+        stats.evaluated_prompt_tokens = len(todo)
+        for start in range(0, len(todo), llm.n_batch):
+            if cancel.cancelled:
+                return False
+            llm.eval(todo[start : start + llm.n_batch])
+        return True
+
+    def _generate_from(
+        self,
+        prompt: Prompt,
+        settings: GenerationSettings,
+        cancel: CancelToken,
+        stats: GenerationStats,
+        generated: list[int],
+    ) -> Iterator[str]:
+        with self._lock:
+            llm = self._llm
+            stats.prompt_tokens = len(prompt.ids)
+            if not prompt.ids:
+                raise InputError("There is nothing to reply to: the prompt is empty.")
+            started = time.perf_counter()
+            if not self._evaluate_prompt(prompt.ids, cancel, stats):
+                stats.stop_reason = "cancelled"
+                return
+            prompt_done = time.perf_counter()
+            if stats.evaluated_prompt_tokens:
+                stats.prompt_tokens_per_second = stats.evaluated_prompt_tokens / max(
+                    prompt_done - started, 1e-9
+                )
+            sampler = _make_sampler(settings, llm.n_vocab())
+            assembler = Utf8Assembler()
+            first_time = last_time = prompt_done
+            stats.stop_reason = "length"
+            while len(generated) < settings.max_tokens:
+                if cancel.cancelled:
+                    stats.stop_reason = "cancelled"
+                    break
+                if llm.n_tokens >= self.context_size:
+                    break
+                token = int(sampler.sample(llm._ctx, -1))
+                last_time = time.perf_counter()
+                if not generated:
+                    first_time = last_time
+                    stats.time_to_first_token_s = last_time - started
+                generated.append(token)
+                stats.generated_tokens = len(generated)
+                if token in prompt.stop_ids or self._vocab.is_end_of_generation(token):
+                    stats.stop_reason = "stop"
+                    break
+                strip = len(generated) == 1 and self._vocab.strips_first_space
+                text = assembler.feed(self._vocab.piece(token, strip_space=strip))
+                if text:
+                    yield text
+                if len(generated) < settings.max_tokens and not cancel.cancelled:
+                    llm.eval([token])
+            tail = assembler.flush()
+            stats.context_used = int(llm.n_tokens)
+            if len(generated) > 1:
+                stats.tokens_per_second = (len(generated) - 1) / max(last_time - first_time, 1e-9)
+            if tail:
+                yield tail
+
+    def reset(self) -> None:
+        """Forget the KV cache: the next reply evaluates its whole prompt."""
+        with self._lock:
+            self._llm.reset()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()

@@ -1,0 +1,263 @@
+"""Opening the conversation database: pragmas, schema migrations, error translation.
+
+Internal to :mod:`bllossom_core.store`. The schema version lives in
+``PRAGMA user_version``; :data:`MIGRATIONS` lists the steps from version 0 (an empty
+file) upwards, and a database is always brought to :data:`SCHEMA_VERSION` in one
+transaction when it is opened. A database written by a *newer* Bllossom is refused
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bllossom_core.errors import DiskFullError, StorageError
+
+# SQLite primary result codes (the low byte of the extended code).
+_SQLITE_PERM = 3
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+
+# Version 1: one linear list of messages per conversation (no reply versions, no search).
+_V1 = """
+CREATE TABLE conversations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    title         TEXT NOT NULL DEFAULT '',
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    model         TEXT,
+    system_prompt TEXT,
+    settings_json TEXT NOT NULL DEFAULT '{}',
+    deleted_at    REAL
+);
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    text            TEXT NOT NULL DEFAULT '',
+    created_at      REAL NOT NULL
+);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+"""
+
+# Version 2: messages form a tree (reply versions and edited branches), carry token
+# counts and a completion flag for streamed replies, and are searchable with FTS5.
+_V2 = """
+ALTER TABLE conversations ADD COLUMN template TEXT;
+ALTER TABLE conversations ADD COLUMN active_leaf_id INTEGER;
+ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE;
+ALTER TABLE messages ADD COLUMN updated_at REAL;
+ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN generated_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN stop_reason TEXT;
+ALTER TABLE messages ADD COLUMN error TEXT;
+
+-- A v1 conversation is one chain: each message's parent is the one before it.
+UPDATE messages SET updated_at = created_at,
+    parent_id = (SELECT MAX(p.id) FROM messages AS p
+                 WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id);
+UPDATE conversations SET active_leaf_id =
+    (SELECT MAX(m.id) FROM messages AS m WHERE m.conversation_id = conversations.id);
+CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+CREATE INDEX conversations_by_update ON conversations(updated_at);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, content='messages', content_rowid='id', tokenize='trigram'
+);
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+"""``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    The connection is in autocommit mode: callers group writes with :func:`transaction`.
+    """
+    with translate_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            _refuse_newer_schema(conn, path)  # before WAL mode rewrites the file header
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            _migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def _refuse_newer_schema(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"The conversation database {path} was written by a newer Bllossom "
+            f"(schema {version}; this version knows up to {SCHEMA_VERSION}).",
+            hint="Update Bllossom to open it; the file was left unchanged.",
+            path=path,
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    with transaction(conn):  # re-read inside: another process may be migrating too
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        _refuse_newer_schema(conn, path)
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _split_statements(MIGRATIONS[step]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _split_statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``executescript`` would commit mid-migration)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise AssertionError(f"unterminated migration statement: {pending!r}")
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the body raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        # A COMMIT that failed (disk full) leaves the transaction open: undo it too.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _error_code(error: sqlite3.Error) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF
+    # Python 3.10 has no error codes; fall back on SQLite's fixed English messages.
+    text = str(error).lower()
+    for needle, primary in (
+        ("disk is full", _SQLITE_FULL),
+        ("readonly database", _SQLITE_READONLY),
+        ("database is locked", _SQLITE_BUSY),
+        ("table is locked", _SQLITE_LOCKED),
+        ("malformed", _SQLITE_CORRUPT),
+        ("not a database", _SQLITE_NOTADB),
+        ("unable to open", _SQLITE_CANTOPEN),
+        ("disk i/o error", _SQLITE_IOERR),
+    ):
+        if needle in text:
+            return primary
+    return None
+
+
+def storage_error_for(error: sqlite3.Error, path: Path) -> StorageError | None:
+    """The user-facing error for a SQLite failure caused by the environment, else ``None``."""
+    code = _error_code(error)
+    where = f"the conversation database {path}"
+    if code == _SQLITE_FULL:
+        return DiskFullError(
+            f"The disk holding {where} is full; the last change was not saved.",
+            hint="Free some space and try again; saved conversations are intact.",
+            path=path,
+        )
+    if code in (_SQLITE_READONLY, _SQLITE_PERM):
+        return StorageError(
+            f"Bllossom may not write to {where}.",
+            hint="Check the file's and its folder's permissions, or set BLLOSSOM_HOME "
+            "to a writable folder.",
+            path=path,
+        )
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StorageError(
+            f"{where[0].upper()}{where[1:]} is in use by another program.",
+            hint="Close other Bllossom windows or tools that have it open, then try again.",
+            path=path,
+        )
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StorageError(
+            f"{where[0].upper()}{where[1:]} is damaged or is not a Bllossom database; "
+            "Bllossom did not change it.",
+            hint="Copy it somewhere safe, then choose 'Start a new database' (it moves the "
+            "damaged file aside, nothing is deleted).",
+            path=path,
+        )
+    if code in (_SQLITE_CANTOPEN, _SQLITE_IOERR):
+        return StorageError(
+            f"Bllossom could not read or write {where} ({error}).",
+            hint="Check that the drive is connected and the folder exists.",
+            path=path,
+        )
+    return None
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Re-raise environment failures as :class:`StorageError`; bugs stay as they are."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        translated = storage_error_for(error, path)
+        if translated is None:
+            raise
+        raise translated from error
+    except OSError as error:
+        raise StorageError(
+            f"Bllossom could not create the folder for {path}: {error.strerror}.",
+            hint="Set BLLOSSOM_HOME to a writable folder.",
+            path=path,
+        ) from error
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL files) to ``<name>.damaged-<time>``.
+
+    Only ever called at the user's explicit request; returns the new path.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.rename(target.with_name(target.name + suffix))
+    return target

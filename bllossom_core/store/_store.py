@@ -1,0 +1,483 @@
+"""The conversation store: conversations, their tree of messages, streamed replies."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bllossom_core import paths
+from bllossom_core.errors import StorageError
+from bllossom_core.store import _exchange, _search
+from bllossom_core.store._records import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    Conversation,
+    Message,
+    SearchHit,
+    conversation_from_row,
+    message_from_row,
+)
+from bllossom_core.store._reply import DEFAULT_CHECKPOINT_INTERVAL_S, ReplyWriter
+from bllossom_core.store._schema import connect, move_aside, transaction, translate_errors
+from bllossom_core.types import ChatMessage, GenerationSettings, GenerationStats, Role
+
+_UNSET: Any = object()
+_TITLE_LENGTH = 40
+DEFAULT_PURGE_AGE_S = 30 * 24 * 3600.0
+
+
+class ConversationStore:
+    """Saved conversations in one SQLite file (``paths.database_path()`` by default).
+
+    Thread safety: one connection guarded by a lock, so a store may be shared by the
+    GUI thread and a worker thread (e.g. one streaming a reply through a
+    :class:`ReplyWriter`); every method is one short transaction. Several processes
+    may open the same file (WAL mode; a writer waits up to ``busy_timeout_s``).
+
+    Durability: WAL with ``synchronous=FULL``; every method commits before it returns,
+    streamed replies are checkpointed by :class:`ReplyWriter`.
+
+    Errors: failures of the disk or the file (full, read-only, locked, damaged) raise
+    :class:`~bllossom_core.errors.StorageError` (:class:`DiskFullError` when full) with
+    a message for the user; a damaged file is never modified, see :meth:`move_aside`.
+    An unknown conversation or message id raises ``StorageError`` too (the UI may
+    hold a stale id after a purge from another window).
+
+    Times are Unix seconds (UTC), from ``clock`` (``time.time``).
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        busy_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.path = Path(path) if path is not None else paths.database_path()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = connect(self.path, busy_timeout_s=busy_timeout_s)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, translate_errors(self.path):
+            if self._conn is None:
+                raise RuntimeError("the conversation store is closed")
+            yield self._conn
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._reading() as conn, transaction(conn):
+            yield conn
+
+    def close(self) -> None:
+        """Close the database; the store cannot be used afterwards."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ConversationStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @staticmethod
+    def move_aside(path: Path | str | None = None) -> Path:
+        """Rename a damaged database out of the way so a new one can be created.
+
+        Call it only when the user chose to (after a ``StorageError`` saying the file
+        is damaged); nothing is deleted. Returns where the old file went.
+        """
+        target = Path(path) if path is not None else paths.database_path()
+        try:
+            return move_aside(target)
+        except OSError as error:
+            raise StorageError(
+                f"Could not move the damaged database {target} aside: {error.strerror}.",
+                hint="Move or rename it yourself, then restart Bllossom.",
+                path=target,
+            ) from error
+
+    # -- conversations ----------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        title: str = "",
+        *,
+        model: str | None = None,
+        template: str | None = None,
+        system_prompt: str | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> Conversation:
+        """A new, empty conversation. An empty title is filled from the first user message."""
+        now = self._clock()
+        settings_json = json.dumps((settings or GenerationSettings()).to_dict())
+        with self._writing() as conn:
+            cursor = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, model, template, "
+                "system_prompt, settings_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, now, now, model, template, system_prompt, settings_json),
+            )
+            conversation_id = cursor.lastrowid
+        assert conversation_id is not None
+        return self.get_conversation(conversation_id)
+
+    def get_conversation(self, conversation_id: int) -> Conversation:
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+                (conversation_id,),
+            ).fetchone()
+        if row is None:
+            raise StorageError(f"Conversation {conversation_id} no longer exists.")
+        return conversation_from_row(row)
+
+    def list_conversations(
+        self, *, deleted: bool = False, limit: int | None = None
+    ) -> list[Conversation]:
+        """Conversations, most recently updated first; ``deleted=True`` lists the trash."""
+        condition = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE {condition} "
+                "ORDER BY updated_at DESC, id DESC LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [conversation_from_row(row) for row in rows]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> Conversation:
+        return self.update_conversation(conversation_id, title=title)
+
+    def update_conversation(
+        self,
+        conversation_id: int,
+        *,
+        title: str = _UNSET,
+        model: str | None = _UNSET,
+        template: str | None = _UNSET,
+        system_prompt: str | None = _UNSET,
+        settings: GenerationSettings = _UNSET,
+    ) -> Conversation:
+        """Change the given fields (the others keep their values) and bump ``updated_at``."""
+        changes: dict[str, Any] = {
+            "title": title,
+            "model": model,
+            "template": template,
+            "system_prompt": system_prompt,
+        }
+        if settings is not _UNSET:
+            changes["settings_json"] = json.dumps(settings.to_dict())
+        changes = {column: value for column, value in changes.items() if value is not _UNSET}
+        changes["updated_at"] = self._clock()
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        with self._writing() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                f"UPDATE conversations SET {assignments} WHERE id = ?",
+                (*changes.values(), conversation_id),
+            )
+        return self.get_conversation(conversation_id)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Move a conversation to the trash; :meth:`restore_conversation` undoes it."""
+        with self._writing() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET deleted_at = ? WHERE id = ?",
+                (self._clock(), conversation_id),
+            )
+
+    def restore_conversation(self, conversation_id: int) -> Conversation:
+        with self._writing() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
+            )
+        return self.get_conversation(conversation_id)
+
+    def purge_deleted(self, older_than_s: float = DEFAULT_PURGE_AGE_S) -> int:
+        """Erase conversations in the trash for longer than ``older_than_s``; returns how many."""
+        cutoff = self._clock() - older_than_s
+        with self._writing() as conn:
+            cursor = conn.execute(
+                "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?",
+                (cutoff,),
+            )
+        return cursor.rowcount
+
+    # -- messages ---------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: Role,
+        text: str,
+        *,
+        parent_id: int | None = _UNSET,
+        prompt_tokens: int = 0,
+        generated_tokens: int = 0,
+    ) -> Message:
+        """Save a finished message as a child of ``parent_id`` (default: the active leaf).
+
+        It becomes the active leaf. Giving the parent of an existing message adds a
+        sibling version of it.
+        """
+        with self._writing() as conn:
+            message_id = self._insert_message(
+                conn, conversation_id, role, text, parent_id, complete=True
+            )
+            conn.execute(
+                "UPDATE messages SET prompt_tokens = ?, generated_tokens = ? WHERE id = ?",
+                (prompt_tokens, generated_tokens, message_id),
+            )
+        return self.get_message(message_id)
+
+    def edit_message(self, message_id: int, text: str) -> Message:
+        """Save an edited message as a new sibling; the old one and its replies are kept."""
+        original = self.get_message(message_id)
+        return self.add_message(
+            original.conversation_id, original.role, text, parent_id=original.parent_id
+        )
+
+    def start_reply(
+        self,
+        conversation_id: int,
+        parent_id: int | None = _UNSET,
+        *,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
+    ) -> ReplyWriter:
+        """Begin saving a streamed assistant reply under ``parent_id`` (default: active leaf).
+
+        The empty, incomplete reply is committed at once and becomes the active leaf;
+        if ``parent_id`` already has replies, this one is a new version beside them.
+        """
+        with self._writing() as conn:
+            message_id = self._insert_message(
+                conn, conversation_id, "assistant", "", parent_id, complete=False
+            )
+        return ReplyWriter(self.get_message(message_id), self._save_reply, checkpoint_interval_s)
+
+    def regenerate(
+        self,
+        message_id: int,
+        *,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
+    ) -> ReplyWriter:
+        """Start a new version of the assistant reply ``message_id``; the old one is kept."""
+        original = self.get_message(message_id)
+        if original.role != "assistant":
+            raise ValueError(f"message {message_id} is a {original.role} message, not a reply")
+        return self.start_reply(
+            original.conversation_id,
+            original.parent_id,
+            checkpoint_interval_s=checkpoint_interval_s,
+        )
+
+    def get_message(self, message_id: int) -> Message:
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise StorageError(f"Message {message_id} no longer exists.")
+            return message_from_row(row, self._sibling_ids(conn, row))
+
+    def thread(self, conversation_id: int) -> list[Message]:
+        """The branch being viewed, first message to active leaf, with version info."""
+        with self._reading() as conn:
+            leaf = self._require_conversation(conn, conversation_id)["active_leaf_id"]
+            path: list[Message] = []
+            next_id = leaf
+            while next_id is not None:
+                row = conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (next_id,)
+                ).fetchone()
+                if row is None or len(path) > 1_000_000:
+                    raise StorageError(f"Conversation {conversation_id} has a broken thread.")
+                path.append(message_from_row(row, self._sibling_ids(conn, row)))
+                next_id = row["parent_id"]
+        path.reverse()
+        return path
+
+    def chat_messages(self, conversation_id: int) -> list[ChatMessage]:
+        """The system prompt and the viewed branch, ready for an engine's ``stream_chat``."""
+        conversation = self.get_conversation(conversation_id)
+        messages = (
+            [ChatMessage("system", conversation.system_prompt)]
+            if (conversation.system_prompt)
+            else []
+        )
+        messages.extend(ChatMessage(m.role, m.text) for m in self.thread(conversation_id))
+        return messages
+
+    def switch_version(self, message_id: int) -> list[Message]:
+        """Show the branch through ``message_id`` (a sibling version); returns the new thread.
+
+        Below it, the most recently written version of each later message is shown.
+        """
+        with self._writing() as conn:
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise StorageError(f"Message {message_id} no longer exists.")
+            leaf = message_id
+            for _ in range(1_000_000):
+                child = conn.execute(
+                    "SELECT id FROM messages WHERE parent_id = ? "
+                    "ORDER BY updated_at DESC, id DESC LIMIT 1",
+                    (leaf,),
+                ).fetchone()
+                if child is None:
+                    break
+                leaf = child["id"]
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
+                (leaf, row["conversation_id"]),
+            )
+        return self.thread(row["conversation_id"])
+
+    # -- search, export, import -------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Messages containing ``query`` (case-insensitive), newest first; Korean works.
+
+        Deleted conversations are left out. See :class:`SearchHit` for the snippet format.
+        """
+        with self._reading() as conn:
+            return _search.search(conn, query, limit)
+
+    def export_json(self, conversation_ids: list[int] | None = None) -> str:
+        """A JSON document with the conversations (all non-deleted ones by default),
+        every message of every branch included; :meth:`import_json` reads it back."""
+        with self._reading() as conn:
+            return _exchange.export_json(conn, conversation_ids, self._clock())
+
+    def export_markdown(self, conversation_ids: list[int] | None = None) -> str:
+        """Markdown of the viewed branch of each conversation, for reading and sharing."""
+        ids = conversation_ids
+        if ids is None:
+            ids = [c.id for c in reversed(self.list_conversations())]
+        return "\n\n---\n\n".join(
+            _exchange.conversation_markdown(self.get_conversation(i), self.thread(i)) for i in ids
+        )
+
+    def import_json(self, document: str) -> list[int]:
+        """Add the conversations of an :meth:`export_json` document as new ones.
+
+        Everything (branches, times, token counts, flags) is kept; ids are new.
+        Returns the new conversation ids. A malformed document raises ``InputError``.
+        """
+        with self._writing() as conn:
+            return _exchange.import_json(conn, document)
+
+    def export_file(self, path: Path | str, conversation_ids: list[int] | None = None) -> Path:
+        """Write :meth:`export_markdown` (``.md``) or :meth:`export_json` (else) to ``path``."""
+        target = Path(path)
+        if target.suffix.lower() in (".md", ".markdown"):
+            content = self.export_markdown(conversation_ids)
+        else:
+            content = self.export_json(conversation_ids)
+        _exchange.write_text_atomically(target, content)
+        return target
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
+        row = conn.execute(
+            "SELECT id, title, active_leaf_id FROM conversations WHERE id = ?",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"Conversation {conversation_id} no longer exists.")
+        return row
+
+    @staticmethod
+    def _sibling_ids(conn: sqlite3.Connection, row: sqlite3.Row) -> tuple[int, ...]:
+        siblings = conn.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? ORDER BY id",
+            (row["conversation_id"], row["parent_id"]),
+        ).fetchall()
+        return tuple(s["id"] for s in siblings)
+
+    def _insert_message(
+        self,
+        conn: sqlite3.Connection,
+        conversation_id: int,
+        role: Role,
+        text: str,
+        parent_id: int | None,
+        *,
+        complete: bool,
+    ) -> int:
+        conversation = self._require_conversation(conn, conversation_id)
+        if parent_id is _UNSET:
+            parent_id = conversation["active_leaf_id"]
+        elif parent_id is not None:
+            parent = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)
+            ).fetchone()
+            if parent is None or parent["conversation_id"] != conversation_id:
+                raise ValueError(f"message {parent_id} is not in conversation {conversation_id}")
+        now = self._clock()
+        cursor = conn.execute(
+            "INSERT INTO messages (conversation_id, parent_id, role, text, created_at, "
+            "updated_at, complete) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (conversation_id, parent_id, role, text, now, now, int(complete)),
+        )
+        message_id = cursor.lastrowid
+        title = conversation["title"]
+        if not title and role == "user" and text.strip():
+            title = text.strip().splitlines()[0][:_TITLE_LENGTH]
+        conn.execute(
+            "UPDATE conversations SET active_leaf_id = ?, updated_at = ?, title = ? WHERE id = ?",
+            (message_id, now, title, conversation_id),
+        )
+        assert message_id is not None
+        return message_id
+
+    def _save_reply(
+        self,
+        message_id: int,
+        text: str,
+        stats: GenerationStats | None,
+        complete: bool,
+        error: str | None,
+    ) -> Message:
+        now = self._clock()
+        with self._writing() as conn:
+            conn.execute(
+                "UPDATE messages SET text = ?, updated_at = ?, complete = ?, error = ? "
+                "WHERE id = ?",
+                (text, now, int(complete), error, message_id),
+            )
+            if stats is not None:
+                conn.execute(
+                    "UPDATE messages SET prompt_tokens = ?, generated_tokens = ?, "
+                    "stop_reason = ? WHERE id = ?",
+                    (stats.prompt_tokens, stats.generated_tokens, stats.stop_reason, message_id),
+                )
+            if complete or error is not None:
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = "
+                    "(SELECT conversation_id FROM messages WHERE id = ?)",
+                    (now, message_id),
+                )
+        return self.get_message(message_id)

@@ -1,0 +1,133 @@
+"""The conversion pipeline: check everything, write the GGUF, quantize, verify."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bllossom_core.errors import InputError, StorageError
+from bllossom_core.types import CancelToken
+from converter._checkpoint import open_checkpoint
+from converter._progress import ProgressCallback, Reporter
+from converter._quantize import (
+    DEFAULT_QUANT,
+    intermediate_type,
+    quant_type,
+    run_quantizer,
+)
+from converter._source import resolve_source
+from converter._tensors import plan_tensors
+from converter._verify import VerificationReport, verify_gguf
+from converter._vocab import load_vocabulary
+from converter._writer import (
+    check_free_space,
+    estimated_size,
+    publish,
+    temporary_beside,
+    write_gguf,
+)
+
+
+@dataclass
+class ConversionResult:
+    output: Path
+    quant: str
+    source: Path
+    tokenizer: str
+    """"spm" or "bpe"."""
+    pre_tokenizer: str
+    tensor_count: int
+    output_bytes: int
+    seconds: float
+    verification: VerificationReport | None = None
+
+
+def default_output(model_name: str, quant: str) -> Path:
+    return Path.cwd() / f"{model_name}-{quant}.gguf"
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.is_dir():
+        raise InputError(f"The output {output} is a folder; give a file name ending in .gguf.")
+    if output.exists() and not force:
+        raise InputError(f"{output} already exists.", hint="Use --force to overwrite it.")
+    parent = output.parent
+    if not parent.is_dir():
+        raise StorageError(f"The output folder {parent} does not exist.", path=parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"The output folder {parent} is not writable.",
+            hint="Choose another output with -o.",
+            path=parent,
+        )
+
+
+def convert(
+    source: str | Path,
+    output: str | Path | None = None,
+    quant: str = DEFAULT_QUANT,
+    *,
+    force: bool = False,
+    verify: bool = False,
+    verify_tokenizer: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ConversionResult:
+    """Convert a Llama checkpoint folder (or hub id) to one GGUF file.
+
+    Raises a :class:`~bllossom_core.errors.BllossomError` for anything the user can fix;
+    on any failure or cancellation no output or temporary file is left behind.
+    """
+    started = time.monotonic()
+    reporter = Reporter(progress, cancel)
+    target_type = quant_type(quant)
+    folder, name = resolve_source(source, reporter)
+    checkpoint = open_checkpoint(folder)
+    vocab = load_vocabulary(folder, int(checkpoint.config["vocab_size"]))
+    out = Path(output).expanduser() if output else default_output(name, target_type.name)
+    out = out.absolute()
+    _check_output(out, force)
+
+    written_type = target_type
+    if target_type.direct is None:
+        written_type = intermediate_type(checkpoint.source_dtype)
+    assert written_type.direct is not None
+    plan = plan_tensors(checkpoint, written_type.direct)
+    written_size = estimated_size(plan, vocab)
+    final_size = written_size
+    if target_type is not written_type:
+        final_size = int(written_size * target_type.bits_per_weight / written_type.bits_per_weight)
+        check_free_space(out.parent, written_size + final_size)
+    else:
+        check_free_space(out.parent, written_size)
+    reporter.check()
+
+    with temporary_beside(out, written_type.name.lower()) as written:
+        write_gguf(
+            checkpoint, vocab, plan, written_type.file_type, written, reporter, model_name=name
+        )
+        if target_type is written_type:
+            publish(written, out, force=force)
+        else:
+            with temporary_beside(out, target_type.name.lower()) as quantized:
+                run_quantizer(written, quantized, target_type, final_size, reporter)
+                reporter.check()
+                publish(quantized, out, force=force)
+
+    result = ConversionResult(
+        output=out,
+        quant=target_type.name,
+        source=folder,
+        tokenizer=vocab.kind,
+        pre_tokenizer=vocab.pre,
+        tensor_count=len(plan),
+        output_bytes=out.stat().st_size,
+        seconds=time.monotonic() - started,
+    )
+    if verify or verify_tokenizer:
+        result.verification = verify_gguf(
+            out, folder, logits=verify, progress=progress, cancel=cancel
+        )
+    return result

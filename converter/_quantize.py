@@ -1,0 +1,133 @@
+"""Quantization types, and llama.cpp's own quantizer run in a child process.
+
+F32, F16, BF16 and Q8_0 are written directly. Every other type goes through
+``llama_model_quantize`` from llama-cpp-python, so the bytes are exactly llama.cpp's.
+It runs in a child process: the C call cannot be interrupted, but a process can be
+stopped when the user cancels, and its output file's growth gives the progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+
+from bllossom_core.errors import Cancelled, InputError, StorageError
+from converter._progress import Reporter
+
+Q = gguf.GGMLQuantizationType
+F = gguf.LlamaFileType
+
+
+@dataclass(frozen=True)
+class QuantType:
+    name: str
+    file_type: gguf.LlamaFileType
+    bits_per_weight: float
+    direct: gguf.GGMLQuantizationType | None = None
+    """Set when our own writer produces it; otherwise llama.cpp's quantizer does."""
+
+
+_TYPES = (
+    QuantType("F32", F.ALL_F32, 32.0, Q.F32),
+    QuantType("F16", F.MOSTLY_F16, 16.0, Q.F16),
+    QuantType("BF16", F.MOSTLY_BF16, 16.0, Q.BF16),
+    QuantType("Q8_0", F.MOSTLY_Q8_0, 8.5, Q.Q8_0),
+    QuantType("Q6_K", F.MOSTLY_Q6_K, 6.56),
+    QuantType("Q5_K_M", F.MOSTLY_Q5_K_M, 5.7),
+    QuantType("Q5_K_S", F.MOSTLY_Q5_K_S, 5.54),
+    QuantType("Q5_1", F.MOSTLY_Q5_1, 6.0),
+    QuantType("Q5_0", F.MOSTLY_Q5_0, 5.5),
+    QuantType("Q4_K_M", F.MOSTLY_Q4_K_M, 4.89),
+    QuantType("Q4_K_S", F.MOSTLY_Q4_K_S, 4.58),
+    QuantType("Q4_1", F.MOSTLY_Q4_1, 5.0),
+    QuantType("Q4_0", F.MOSTLY_Q4_0, 4.5),
+    QuantType("IQ4_NL", F.MOSTLY_IQ4_NL, 4.5),
+    QuantType("IQ4_XS", F.MOSTLY_IQ4_XS, 4.25),
+    QuantType("Q3_K_L", F.MOSTLY_Q3_K_L, 4.27),
+    QuantType("Q3_K_M", F.MOSTLY_Q3_K_M, 3.91),
+    QuantType("Q3_K_S", F.MOSTLY_Q3_K_S, 3.5),
+    QuantType("IQ3_M", F.MOSTLY_IQ3_M, 3.7),
+    QuantType("IQ3_S", F.MOSTLY_IQ3_S, 3.44),
+    QuantType("IQ3_XS", F.MOSTLY_IQ3_XS, 3.3),
+    QuantType("Q2_K", F.MOSTLY_Q2_K, 3.35),
+)
+QUANT_TYPES: dict[str, QuantType] = {t.name: t for t in _TYPES}
+SUPPORTED_QUANTS: tuple[str, ...] = tuple(QUANT_TYPES)
+DEFAULT_QUANT = "Q4_K_M"
+
+
+def quant_type(name: str) -> QuantType:
+    found = QUANT_TYPES.get(name.upper())
+    if found is None:
+        raise InputError(
+            f"Unknown quantization type {name!r}.",
+            hint=f"Choose one of: {', '.join(SUPPORTED_QUANTS)}.",
+        )
+    return found
+
+
+def intermediate_type(source_dtype: str) -> QuantType:
+    """The lossless float type the quantizer reads: the checkpoint's own dtype."""
+    return QUANT_TYPES[source_dtype]
+
+
+def run_quantizer(
+    source: Path, target: Path, quant: QuantType, expected_bytes: int, reporter: Reporter
+) -> None:
+    """Quantize the GGUF ``source`` into ``target`` with llama.cpp, in a child process."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    command = [
+        sys.executable,
+        "-m",
+        "converter._quantize",
+        str(source),
+        str(target),
+        str(int(quant.file_type)),
+    ]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            while process.poll() is None:
+                if reporter.cancelled:
+                    raise Cancelled("Conversion cancelled; no output was written.")
+                size = target.stat().st_size if target.exists() else 0
+                reporter.emit("quantize", min(size, expected_bytes - 1), expected_bytes)
+                time.sleep(0.1)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if process.returncode != 0:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+            raise StorageError(
+                f"llama.cpp could not quantize to {quant.name}: {' / '.join(tail) or 'no output'}.",
+                path=target,
+            )
+    reporter.emit("quantize", expected_bytes, expected_bytes, force=True)
+
+
+def _main(argv: list[str]) -> int:
+    import llama_cpp
+
+    source, target, file_type = argv[0], argv[1], int(argv[2])
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = file_type
+    params.nthread = os.cpu_count() or 1
+    with contextlib.suppress(Exception):
+        llama_cpp.llama_log_set(None, None)
+    return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), params) != 0)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

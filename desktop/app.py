@@ -1,0 +1,98 @@
+"""``bllossom-desktop [--model FILE.gguf]``: the desktop app's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+_STARTED = time.perf_counter()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bllossom-desktop", description="Bllossom: a private Korean/English AI assistant."
+    )
+    parser.add_argument("--model", type=Path, help="open this GGUF file (and remember it)")
+    parser.add_argument("--language", choices=["system", "ko", "en"], help="UI language")
+    parser.add_argument("--theme", choices=["system", "light", "dark"], help="colour theme")
+    parser.add_argument(
+        "--report-startup",
+        action="store_true",
+        help="print the seconds from start to a visible window (for benchmarks)",
+    )
+    return parser.parse_args(argv)
+
+
+def build_window(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Create the QApplication (if needed) and the main window; returns (app, window)."""
+    from desktop.i18n import LanguageSwitcher
+    from desktop.main_window import MainWindow
+    from desktop.qt import QApplication
+    from desktop.services import Services
+    from desktop.settings import AppSettings
+    from desktop.theme import apply_fonts, apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Bllossom")
+    app.setOrganizationName("Bllossom")
+    app.setApplicationDisplayName("Bllossom")
+    settings = AppSettings.load()
+    if args.language:
+        settings.language = args.language
+    if args.theme:
+        settings.theme = args.theme
+    apply_fonts(app)
+    languages = LanguageSwitcher()
+    languages.apply(settings.language)
+    apply_theme(app, settings.theme)
+    window = MainWindow(Services(), settings, languages)
+    return app, window
+
+
+def _close_on_sigterm(window) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM (logout, ``kill``) closes the window normally, saving draft and reply."""
+    from desktop.qt import QTimer
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: window.close())
+    # Python runs signal handlers only when it holds control; wake it up regularly.
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    app, window = build_window(args)
+    window.show()
+    _close_on_sigterm(window)
+    if args.report_startup:
+        from desktop.qt import QTimer
+
+        def report() -> None:
+            print(f"startup_s={time.perf_counter() - _STARTED:.3f}", flush=True)
+
+        QTimer.singleShot(0, report)
+    if args.model is not None:
+        window.open_model_file(args.model.expanduser())
+    elif window.settings.last_model:
+        model = window.settings.find_model(window.settings.last_model)
+        if model is not None and (model.is_remote or os.path.exists(model.path)):
+            window.load_model(model)
+    code = int(app.exec())
+    # Everything is saved by now (closeEvent wrote settings and the reply, the store is
+    # closed). Skip the interpreter's final garbage collection: tearing down PySide6 and
+    # llama.cpp objects in arbitrary order there can abort ("bool_dealloc") and turn a
+    # clean quit into a crash report.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

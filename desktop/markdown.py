@@ -1,0 +1,111 @@
+"""Markdown to the HTML subset Qt's rich text engine draws.
+
+markdown-it-py parses (CommonMark + GFM tables and strikethrough, raw HTML off so
+model output can never inject markup); Pygments colours fenced code with inline
+styles (Qt has no style sheets for rich text classes). Each code block gets a
+header row with its language and a "copy:N" link; the caller maps N back to the
+code through :attr:`RenderedMarkdown.code_blocks`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name, guess_lexer
+from pygments.util import ClassNotFound
+
+COPY_SCHEME = "copy"
+
+
+@dataclass(frozen=True)
+class MarkdownStyle:
+    code_background: str = "#f4f4f6"
+    muted_text: str = "#6b6b76"
+    border: str = "#c8c8d0"
+    monospace: str = "monospace"
+    pygments_style: str = "default"
+    copy_label: str = "Copy"
+
+
+@dataclass
+class RenderedMarkdown:
+    html: str
+    code_blocks: list[str] = field(default_factory=list)
+
+
+_FORMATTERS: dict[str, HtmlFormatter[str]] = {}
+
+
+def _formatter(style: str) -> HtmlFormatter[str]:
+    if style not in _FORMATTERS:
+        _FORMATTERS[style] = HtmlFormatter(noclasses=True, nowrap=True, style=style)
+    return _FORMATTERS[style]
+
+
+def _highlight(code: str, language: str, style: str) -> str:
+    try:
+        lexer = get_lexer_by_name(language) if language else None
+    except ClassNotFound:
+        lexer = None
+    if lexer is None:
+        if len(code) < 20:
+            return html.escape(code)
+        try:
+            lexer = guess_lexer(code)
+        except ClassNotFound:
+            return html.escape(code)
+    return highlight(code, lexer, _formatter(style))
+
+
+class MarkdownRenderer:
+    def __init__(self, style: MarkdownStyle | None = None) -> None:
+        self.style = style or MarkdownStyle()
+        self._md = MarkdownIt("commonmark", {"html": False, "breaks": True})
+        self._md.enable(["table", "strikethrough"])
+        # markdown-it rebinds rule functions to its renderer, so hand it a closure.
+        def fence(renderer: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+            return self._render_fence(tokens, idx, env)
+
+        self._md.add_render_rule("fence", fence)
+        self._md.add_render_rule("code_block", fence)
+
+    def render(self, text: str) -> RenderedMarkdown:
+        env: dict[str, Any] = {"code_blocks": []}
+        body = self._md.render(text, env)
+        s = self.style
+        body = body.replace(
+            "<table>",
+            f'<table border="1" cellspacing="0" cellpadding="5" '
+            f'style="border-collapse: collapse; border-color: {s.border};">',
+        )
+        return RenderedMarkdown(body, env["code_blocks"])
+
+    def _render_fence(self, tokens: Sequence[Any], idx: int, env: dict[str, Any]) -> str:
+        token = tokens[idx]
+        language = (token.info or "").strip().split(" ")[0]
+        code = token.content
+        blocks: list[str] = env["code_blocks"]
+        index = len(blocks)
+        blocks.append(code)
+        s = self.style
+        highlighted = _highlight(code.rstrip("\n"), language, s.pygments_style)
+        label = html.escape(language) if language else "&nbsp;"
+        return (
+            f'<table width="100%" cellspacing="0" cellpadding="6" bgcolor="{s.code_background}">'
+            f'<tr><td><span style="color: {s.muted_text};">{label}</span></td>'
+            f'<td align="right"><a href="{COPY_SCHEME}:{index}">{html.escape(s.copy_label)}</a>'
+            f"</td></tr>"
+            f'<tr><td colspan="2"><pre style="font-family: {s.monospace}; margin: 0;">'
+            f"{highlighted}</pre></td></tr></table>\n"
+        )
+
+
+def plain_to_html(text: str) -> str:
+    """User messages are shown as typed (escaped, newlines kept), not as Markdown."""
+    return html.escape(text).replace("\n", "<br>")

@@ -1,0 +1,203 @@
+"""The desktop's one door into ``bllossom_core`` and ``converter``.
+
+Widgets never import the core: they call this adapter, which speaks the core's
+public API (``ConversationStore``, ``LocalEngine``, ``RemoteEngine``,
+``converter.convert``) and hands back the small view types the widgets draw
+(:class:`~desktop.chat_view.ShownMessage`, sidebar entries, :class:`ModelInfo`).
+Everything here may be called from a worker thread except where noted; the store
+is thread safe by its own contract.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bllossom_core.errors import InputError
+from converter import SUPPORTED_QUANTS, ConversionResult, ProgressEvent, convert
+from bllossom_core.gguf_inspect import read_gguf_info
+from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter
+from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
+from bllossom_core.types import CancelToken, ChatEngine, ChatMessage, GenerationSettings
+
+from desktop.chat_view import ShownMessage
+from desktop.settings import RegisteredModel
+from desktop.sidebar import ConversationEntry, SearchEntry
+
+TEMPLATES = ("auto", "llama2-bllossom", "llama3")
+"""Chat template choices offered in the UI; ``auto`` means "as the GGUF says"."""
+QUANTIZATIONS = tuple(SUPPORTED_QUANTS)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    size_bytes: int
+    quantization: str
+    architecture: str
+    context_length: int | None
+
+
+def shown_message(message: Message) -> ShownMessage:
+    return ShownMessage(
+        id=message.id,
+        role=message.role,
+        text=message.text,
+        sibling_index=message.sibling_index,
+        sibling_count=message.sibling_count,
+        sibling_ids=message.sibling_ids,
+        complete=message.complete,
+        error=message.error,
+    )
+
+
+def _core_class(name: str, module: str) -> Any:
+    """``bllossom_core.<name>``, or its defining module while the core does not re-export it."""
+    core = importlib.import_module("bllossom_core")
+    found = getattr(core, name, None)
+    return found if found is not None else getattr(importlib.import_module(module), name)
+
+
+class Services:
+    """Conversations, models and conversion, behind one small interface."""
+
+    def __init__(self, store: ConversationStore | None = None) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> ConversationStore:
+        if self._store is None:
+            self._store = ConversationStore()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ------------------------------------------------------------------ conversations
+    def conversations(self) -> list[ConversationEntry]:
+        return [ConversationEntry(c.id, c.title) for c in self.store.list_conversations()]
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        return self.store.get_conversation(conversation_id)
+
+    def create_conversation(
+        self,
+        model: str | None,
+        template: str,
+        system_prompt: str | None,
+        settings: GenerationSettings,
+    ) -> Conversation:
+        return self.store.create_conversation(
+            model=model,
+            template=template,
+            system_prompt=system_prompt,
+            settings=settings,
+        )
+
+    def update_conversation(self, conversation_id: int, **changes: Any) -> Conversation:
+        return self.store.update_conversation(conversation_id, **changes)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self.store.rename_conversation(conversation_id, title)
+
+    def delete(self, conversation_id: int) -> None:
+        self.store.delete_conversation(conversation_id)
+
+    def restore(self, conversation_id: int) -> None:
+        self.store.restore_conversation(conversation_id)
+
+    def thread(self, conversation_id: int) -> list[ShownMessage]:
+        return [shown_message(m) for m in self.store.thread(conversation_id)]
+
+    def switch_version(self, message_id: int) -> list[ShownMessage]:
+        return [shown_message(m) for m in self.store.switch_version(message_id)]
+
+    def search(self, query: str) -> list[SearchEntry]:
+        return [
+            SearchEntry(h.conversation_id, h.conversation_title, h.message_id, h.excerpt, h.highlights)
+            for h in self.store.search(query)
+        ]
+
+    def add_user_message(self, conversation_id: int, text: str) -> None:
+        self.store.add_message(conversation_id, "user", text)
+
+    def edit_user_message(self, message_id: int, text: str) -> None:
+        self.store.edit_message(message_id, text)
+
+    def prepare_reply(self, conversation_id: int) -> tuple[list[ChatMessage], ReplyWriter]:
+        """The prompt for the active branch, and a writer for its new reply."""
+        messages = self.store.chat_messages(conversation_id)
+        return messages, self.store.start_reply(conversation_id)
+
+    def prepare_regeneration(self, message_id: int) -> tuple[list[ChatMessage], ReplyWriter]:
+        """The prompt that led to reply ``message_id``, and a writer for a new version."""
+        original = self.store.get_message(message_id)
+        self.store.switch_version(message_id)
+        conversation_id = original.conversation_id
+        messages = self.store.chat_messages(conversation_id)
+        thread_ids = [m.id for m in self.store.thread(conversation_id)]
+        # chat_messages = optional system prompt + the thread; cut before the old reply.
+        offset = len(messages) - len(thread_ids)
+        messages = messages[: offset + thread_ids.index(message_id)]
+        return messages, self.store.regenerate(message_id)
+
+    # ------------------------------------------------------------------ models
+    @staticmethod
+    def inspect_model(path: Path | str) -> ModelInfo:
+        """Read a GGUF's header safely (no weights): name, size, quantization."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path} does not exist.", hint="Choose an existing .gguf file.", path=path)
+        info = read_gguf_info(path)
+        return ModelInfo(
+            name=info.name,
+            path=path,
+            size_bytes=info.file_size,
+            quantization=info.quantization,
+            architecture=info.architecture,
+            context_length=info.context_length,
+        )
+
+    @staticmethod
+    def registered(info: ModelInfo) -> RegisteredModel:
+        return RegisteredModel(
+            name=info.name,
+            path=str(info.path.resolve()),
+            size_bytes=info.size_bytes,
+            quantization=info.quantization,
+        )
+
+    @staticmethod
+    def load_engine(model: RegisteredModel, template: str) -> ChatEngine:
+        """Open a model; slow (seconds), so call it from a worker thread."""
+        if model.is_remote:
+            remote_engine = _core_class("RemoteEngine", "bllossom_core.remote")
+            remote: ChatEngine = remote_engine(
+                model.base_url, model.api_key or None, model=model.remote_model or None
+            )
+            return remote
+        Services.inspect_model(model.path)  # a corrupt file fails here, fast and safely
+        local_engine = _core_class("LocalEngine", "bllossom_core.engine")
+        local: ChatEngine = local_engine.load(model.path, template=template)
+        return local
+
+    # ------------------------------------------------------------------ conversion
+    @staticmethod
+    def convert(
+        source: str,
+        output: Path,
+        quant: str,
+        progress: Callable[[ProgressEvent], None],
+        cancel: CancelToken,
+        verify: bool = True,
+    ) -> ConversionResult:
+        """Run the converter (from a worker thread); the result carries the report."""
+        return convert(
+            source, output, quant, verify=verify, progress=progress, cancel=cancel
+        )

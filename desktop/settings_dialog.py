@@ -1,0 +1,202 @@
+"""App settings (language, theme) and per-conversation generation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bllossom_core.types import GenerationSettings
+
+from desktop.i18n import is_language_change
+from desktop.qt import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QEvent,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from desktop.services import DEFAULT_SYSTEM_PROMPT, TEMPLATES
+
+
+class SettingsDialog(QDialog):
+    """Language and theme apply live, as soon as they are picked."""
+
+    language_chosen = Signal(str)
+    theme_chosen = Signal(str)
+
+    def __init__(self, language: str, theme: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.language_label = QLabel(self)
+        self.language_combo = QComboBox(self)
+        self.theme_label = QLabel(self)
+        self.theme_combo = QComboBox(self)
+        form.addRow(self.language_label, self.language_combo)
+        form.addRow(self.theme_label, self.theme_combo)
+        layout.addLayout(form)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        self.buttons.rejected.connect(self.accept)
+        layout.addWidget(self.buttons)
+        self._language = language
+        self._theme = theme
+        self.retranslate()
+        self.language_combo.currentIndexChanged.connect(self._language_changed)
+        self.theme_combo.currentIndexChanged.connect(self._theme_changed)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Settings"))
+        self.language_label.setText(self.tr("Language"))
+        self.theme_label.setText(self.tr("Theme"))
+        for combo, items, value in (
+            (
+                self.language_combo,
+                [("system", self.tr("System default")), ("ko", "한국어"), ("en", "English")],
+                self._language,
+            ),
+            (
+                self.theme_combo,
+                [("system", self.tr("System default")), ("light", self.tr("Light")),
+                 ("dark", self.tr("Dark"))],
+                self._theme,
+            ),
+        ):
+            combo.blockSignals(True)
+            combo.clear()
+            for key, text in items:
+                combo.addItem(text, key)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+            combo.blockSignals(False)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if is_language_change(event):
+            self.retranslate()
+        super().changeEvent(event)
+
+    def _language_changed(self) -> None:
+        self._language = str(self.language_combo.currentData())
+        self.language_chosen.emit(self._language)
+
+    def _theme_changed(self) -> None:
+        self._theme = str(self.theme_combo.currentData())
+        self.theme_chosen.emit(self._theme)
+
+
+@dataclass(frozen=True)
+class ConversationOptions:
+    system_prompt: str
+    template: str
+    settings: GenerationSettings
+
+
+class ConversationSettingsDialog(QDialog):
+    """System prompt, chat template and sampling settings of one conversation."""
+
+    def __init__(self, options: ConversationOptions, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.form = QFormLayout()
+        self.labels = {key: QLabel(self) for key in (
+            "system", "template", "temperature", "top_p", "top_k", "repeat", "max_tokens"
+        )}
+        self.system_prompt = QPlainTextEdit(options.system_prompt, self)
+        self.system_prompt.setMinimumHeight(80)
+        self.template = QComboBox(self)
+        self.temperature = self._double(0.0, 2.0, 0.05, options.settings.temperature)
+        self.top_p = self._double(0.0, 1.0, 0.05, options.settings.top_p)
+        self.top_k = QSpinBox(self)
+        self.top_k.setRange(0, 1000)
+        self.top_k.setValue(options.settings.top_k)
+        self.repeat_penalty = self._double(0.5, 2.0, 0.05, options.settings.repeat_penalty)
+        self.max_tokens = QSpinBox(self)
+        self.max_tokens.setRange(1, 32768)
+        self.max_tokens.setValue(options.settings.max_tokens)
+        for key, widget in zip(
+            self.labels,
+            (self.system_prompt, self.template, self.temperature, self.top_p, self.top_k,
+             self.repeat_penalty, self.max_tokens),
+            strict=True,
+        ):
+            self.form.addRow(self.labels[key], widget)
+        layout.addLayout(self.form)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults,
+            self,
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        restore = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(self._restore_defaults)
+        layout.addWidget(self.buttons)
+        self._seed = options.settings.seed
+        self._template_value = options.template
+        self.retranslate()
+
+    def _double(self, low: float, high: float, step: float, value: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox(self)
+        box.setRange(low, high)
+        box.setSingleStep(step)
+        box.setDecimals(2)
+        box.setValue(value)
+        return box
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("Conversation settings"))
+        texts = {
+            "system": self.tr("System prompt"),
+            "template": self.tr("Chat template"),
+            "temperature": self.tr("Temperature"),
+            "top_p": self.tr("Top-p"),
+            "top_k": self.tr("Top-k"),
+            "repeat": self.tr("Repetition penalty"),
+            "max_tokens": self.tr("Maximum reply length (tokens)"),
+        }
+        for key, label in self.labels.items():
+            label.setText(texts[key])
+        names = {
+            "auto": self.tr("Automatic (from the GGUF file)"),
+            "llama2-bllossom": self.tr("Llama-2 Bllossom"),
+            "llama3": self.tr("Llama-3"),
+        }
+        current = self.template.currentData() or self._template_value
+        self.template.clear()
+        for key in TEMPLATES:
+            self.template.addItem(names[key], key)
+        self.template.setCurrentIndex(max(0, self.template.findData(current)))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if is_language_change(event):
+            self.retranslate()
+        super().changeEvent(event)
+
+    def _restore_defaults(self) -> None:
+        defaults = GenerationSettings()
+        self.system_prompt.setPlainText(DEFAULT_SYSTEM_PROMPT)
+        self.template.setCurrentIndex(0)
+        self.temperature.setValue(defaults.temperature)
+        self.top_p.setValue(defaults.top_p)
+        self.top_k.setValue(defaults.top_k)
+        self.repeat_penalty.setValue(defaults.repeat_penalty)
+        self.max_tokens.setValue(defaults.max_tokens)
+
+    def options(self) -> ConversationOptions:
+        return ConversationOptions(
+            system_prompt=self.system_prompt.toPlainText().strip(),
+            template=str(self.template.currentData()),
+            settings=GenerationSettings(
+                temperature=self.temperature.value(),
+                top_p=self.top_p.value(),
+                top_k=self.top_k.value(),
+                repeat_penalty=self.repeat_penalty.value(),
+                max_tokens=self.max_tokens.value(),
+                seed=self._seed,
+            ),
+        )

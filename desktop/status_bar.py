@@ -1,0 +1,88 @@
+"""Status bar: model and quantization, where it runs, speed and context use."""
+
+from __future__ import annotations
+
+from bllossom_core.types import DeviceReport, GenerationStats
+
+from desktop.i18n import is_language_change
+from desktop.qt import QEvent, QLabel, QStatusBar, QWidget
+
+
+class ChatStatusBar(QStatusBar):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model_label = QLabel(self)
+        self.device_label = QLabel(self)
+        self.speed_label = QLabel(self)
+        self.addWidget(self.model_label)
+        self.addWidget(self.device_label, 1)
+        self.addPermanentWidget(self.speed_label)
+        self._model: tuple[str, str] | None = None
+        self._device: DeviceReport | None = None
+        self._stats: GenerationStats | None = None
+        self._loading: str | None = None
+        self.retranslate()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if is_language_change(event):
+            self.retranslate()
+        super().changeEvent(event)
+
+    def set_loading(self, name: str | None) -> None:
+        self._loading = name
+        self.retranslate()
+
+    def set_model(self, name: str | None, quantization: str, device: DeviceReport | None) -> None:
+        self._model = (name, quantization) if name else None
+        self._device = device
+        self._stats = None
+        self._loading = None
+        self.retranslate()
+
+    def set_stats(self, stats: GenerationStats | None) -> None:
+        self._stats = stats
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        if self._loading:
+            self.model_label.setText(self.tr("Loading %1…").replace("%1", self._loading))
+        elif self._model:
+            name, quant = self._model
+            self.model_label.setText(f"{name} · {quant}" if quant else name)
+        else:
+            self.model_label.setText(self.tr("No model loaded"))
+        self.device_label.setText(self._device_text())
+        self.device_label.setToolTip(self._device.summary if self._device else "")
+        self.speed_label.setText(self._speed_text())
+
+    def _device_text(self) -> str:
+        device = self._device
+        if device is None or self._loading:
+            return ""
+        if device.backend == "cuda":
+            return self.tr("GPU: %1, %2/%3 layers").replace("%1", device.gpu_name or "?").replace(
+                "%2", str(device.gpu_layers)
+            ).replace("%3", str(device.total_layers))
+        if device.backend == "remote":
+            return self.tr("Remote server")
+        reason = device.fallback_reason or ""
+        if "cuda" in reason.lower() and "without" in reason.lower():
+            return self.tr("CPU only: this build has no GPU support (see the tooltip)")
+        if reason:
+            return self.tr("CPU (%1)").replace("%1", reason)
+        return self.tr("CPU, %1 threads").replace("%1", str(device.threads or "?"))
+
+    def _speed_text(self) -> str:
+        stats = self._stats
+        if stats is None:
+            return ""
+        parts = []
+        if stats.tokens_per_second:
+            parts.append(self.tr("%1 tokens/s").replace("%1", f"{stats.tokens_per_second:.1f}"))
+        if stats.context_size:
+            parts.append(
+                self.tr("context %1/%2")
+                .replace("%1", str(stats.context_used))
+                .replace("%2", str(stats.context_size))
+            )
+        return " · ".join(parts)

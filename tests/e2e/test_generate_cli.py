@@ -1,0 +1,113 @@
+"""``bllossom generate`` and ``bllossom info`` run as a user would run them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bllossom_core._llama_vocab import open_vocab
+from bllossom_core.templates import render_prompt_ids
+from bllossom_core.types import ChatMessage
+from tests.fixtures.checkpoints import Family
+from tests.fixtures.gguf_models import fixture_gguf
+
+PROMPT = "서울에 대해 알려줘. Keep it short."
+
+
+def bllossom(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [sys.executable, "-m", "bllossom_core.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=root,
+    )  # fmt: skip
+
+
+def _plain_greedy_text(path: Path, family: Family, max_tokens: int) -> tuple[str, int]:
+    from llama_cpp import Llama
+
+    vocab = open_vocab(path)
+    info = vocab._info
+    prompt = render_prompt_ids([ChatMessage("user", PROMPT)], "auto", vocab, info.chat_template)
+    plain = Llama(model_path=str(path), n_ctx=512, n_threads=1, verbose=False)
+    tokens = []
+    for token in itertools.islice(
+        plain.generate(prompt.ids, temp=0.0, repeat_penalty=1.1, top_k=40, top_p=0.9), max_tokens
+    ):
+        if token in prompt.stop_ids or vocab.is_end_of_generation(token):
+            break
+        tokens.append(token)
+    plain.close()
+    return vocab.detokenize(tokens).decode("utf-8", errors="replace"), len(prompt.ids)
+
+
+@pytest.mark.parametrize("family", ["llama3-bpe-ko", "llama2-spm"])
+def test_generate_json_greedy_equals_plain_llama_cpp(family: Family) -> None:
+    path = fixture_gguf(family)
+    done = bllossom("generate", str(path), "--prompt", PROMPT, "--temperature", "0", "--json",
+                    "--max-tokens", "24", "--context-size", "512", "--threads", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    expected_text, prompt_tokens = _plain_greedy_text(path, family, 24)
+    assert result["text"] == expected_text
+    assert result["stats"]["prompt_tokens"] == prompt_tokens
+    assert result["stats"]["generated_tokens"] >= 1
+    assert result["stats"]["time_to_first_token_s"] > 0
+    assert result["device"]["backend"] == "cpu"
+    assert result["device"]["summary"].startswith("CPU: ")
+    assert result["template"] == ("llama3" if family.startswith("llama3") else "llama2-bllossom")
+
+
+def test_generate_streams_plain_text_and_reports_device() -> None:
+    path = fixture_gguf("llama3-bpe-ko")
+    done = bllossom("generate", str(path), "--prompt", PROMPT, "--temperature", "0",
+                    "--max-tokens", "24", "--context-size", "512", "--threads", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected_text, _ = _plain_greedy_text(path, "llama3-bpe-ko", 24)
+    assert done.stdout == expected_text + "\n"
+    assert "[CPU: " in done.stderr
+
+
+def test_generate_refuses_bad_files_and_arguments(tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.gguf"
+    hostile.write_bytes(b"GGUF\x03\x00\x00\x00" + (2**62).to_bytes(8, "little") + b"\0" * 31)
+    started = time.monotonic()
+    done = bllossom("generate", str(hostile), "--prompt", "hi")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("bllossom: error: hostile.gguf is not a usable GGUF file")
+    assert time.monotonic() - started < 60  # a hang would hit the subprocess timeout instead
+    missing = bllossom("generate", str(tmp_path / "nope.gguf"), "--prompt", "hi")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    zero = bllossom(
+        "generate", str(fixture_gguf("llama2-spm")), "--prompt", "x", "--max-tokens", "0"
+    )
+    assert zero.returncode == 2 and "--max-tokens" in zero.stderr
+
+
+def test_info_prints_metadata_without_loading() -> None:
+    path = fixture_gguf("llama3-bpe-ko")
+    done = bllossom("info", str(path))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Architecture:   llama, 2 layers" in out
+    assert "Quantization:   F16" in out
+    assert "Vocabulary:     145088 tokens (gpt2)" in out
+    assert "bos=144782 '<|begin_of_text|>'" in out
+    assert "<|start_header_id|>" in out  # the chat template
+    as_json = json.loads(bllossom("info", str(path), "--json").stdout)
+    assert as_json["context_length"] == 8192 and as_json["special_tokens"]["eos"]["id"] == 144791
+
+
+def test_info_on_truncated_file_is_one_line_error(tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(fixture_gguf("llama2-spm").read_bytes()[:5000])
+    done = bllossom("info", str(truncated))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "cut.gguf is not a usable GGUF file" in done.stderr

@@ -1,0 +1,88 @@
+"""Streaming into the chat view: coalesced repaints, auto-scroll that yields to the user."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.chat_view import ChatView, ShownMessage
+
+
+@pytest.fixture
+def view(qtbot):  # type: ignore[no-untyped-def]
+    widget = ChatView()
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    return widget
+
+
+def long_conversation(count: int) -> list[ShownMessage]:
+    return [
+        ShownMessage(id=i, role="user" if i % 2 == 0 else "assistant", text=f"메시지 {i}\n\n" * 3)
+        for i in range(count)
+    ]
+
+
+def test_pieces_are_coalesced_into_few_renders(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    view.set_messages([ShownMessage(id=1, role="assistant", text="")])
+    widget = view.widgets[0]
+    view.begin_stream(widget)
+    for i in range(500):
+        view.add_piece(f"토큰{i} ")
+    assert view.renders == 0  # nothing is drawn per piece
+    qtbot.waitUntil(lambda: view.renders >= 1, timeout=2000)
+    qtbot.wait(60)
+    assert view.renders <= 3
+    assert widget.message.text == "".join(f"토큰{i} " for i in range(500))
+    view.stop_stream()
+    assert not view.streaming
+
+
+def test_only_the_streaming_message_is_rerendered(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    messages = long_conversation(20) + [ShownMessage(id=99, role="assistant", text="")]
+    view.set_messages(messages)
+    first_body = view.widgets[0].body.text()
+    view.begin_stream(view.widgets[-1])
+    view.add_piece("**굵게**")
+    view.flush_stream()
+    assert "<strong>굵게</strong>" in view.widgets[-1].body.text()
+    assert view.widgets[0].body.text() == first_body
+    # While a reply streams, version/edit buttons elsewhere are disabled.
+    assert not view.widgets[0].edit_button.isEnabled()
+    view.stop_stream()
+    assert view.widgets[0].edit_button.isEnabled()
+
+
+def test_auto_scroll_follows_until_user_scrolls_up(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    view.set_messages(long_conversation(30) + [ShownMessage(id=99, role="assistant", text="")])
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=2000)
+    view.begin_stream(view.widgets[-1])
+    for _ in range(5):
+        view.add_piece("새 줄입니다.\n\n" * 5)
+        view.flush_stream()
+        qtbot.wait(20)
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=2000)
+    # The user scrolls up to read: the view must stay where they put it.
+    bar.setValue(bar.maximum() // 3)
+    assert not view.follow_bottom
+    kept = bar.value()
+    for _ in range(5):
+        view.add_piece("더 많은 내용.\n\n" * 5)
+        view.flush_stream()
+        qtbot.wait(20)
+    assert bar.value() == kept
+    # Scrolling back to the bottom resumes following.
+    bar.setValue(bar.maximum())
+    assert view.follow_bottom
+    max_before = bar.maximum()
+    view.add_piece("끝.\n\n" * 20)
+    view.flush_stream()
+    qtbot.waitUntil(lambda: bar.maximum() > max_before and bar.value() == bar.maximum(), timeout=2000)
+    view.stop_stream()
+
+
+def test_interrupted_reply_is_marked(view) -> None:  # type: ignore[no-untyped-def]
+    view.set_messages([ShownMessage(id=1, role="assistant", text="반쯤", complete=False)])
+    assert view.widgets[0].notice.text() == "This reply was interrupted."
+    assert not view.widgets[0].notice.isHidden()

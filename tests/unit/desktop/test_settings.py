@@ -1,0 +1,52 @@
+"""App settings: JSON in BLLOSSOM_HOME, atomic, tolerant of damage and newer versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bllossom_core.paths import settings_path
+
+from desktop.settings import AppSettings, RegisteredModel
+
+
+def test_round_trip_in_bllossom_home(bllossom_home: Path) -> None:
+    settings = AppSettings(language="ko", theme="dark", last_model="/m/a.gguf")
+    settings.register_model(RegisteredModel(name="a", path="/m/a.gguf", size_bytes=5))
+    settings.register_model(RegisteredModel(name="srv", base_url="http://h:8080/v1"))
+    settings.drafts["new"] = "쓰다 만 글"
+    settings.save()
+    assert settings_path().parent == bllossom_home
+    loaded = AppSettings.load()
+    assert loaded == settings
+    assert [m.key for m in loaded.models] == ["http://h:8080/v1", "/m/a.gguf"]
+    assert loaded.find_model("http://h:8080/v1").is_remote  # type: ignore[union-attr]
+    assert list(bllossom_home.glob(".settings-*")) == []  # no temp file left behind
+
+
+def test_damaged_or_foreign_file_gives_defaults() -> None:
+    settings_path().write_text("{not json", encoding="utf-8")
+    assert AppSettings.load() == AppSettings()
+    settings_path().write_text("[1, 2]", encoding="utf-8")
+    assert AppSettings.load() == AppSettings()
+
+
+def test_unknown_keys_from_newer_versions_are_ignored() -> None:
+    settings_path().write_text(
+        json.dumps({"language": "en", "future": 1, "models": [{"name": "x", "path": "p", "z": 2}]}),
+        encoding="utf-8",
+    )
+    loaded = AppSettings.load()
+    assert loaded.language == "en"
+    assert loaded.models == [RegisteredModel(name="x", path="p")]
+
+
+def test_registering_again_moves_model_first_and_forget_clears_last() -> None:
+    settings = AppSettings()
+    settings.register_model(RegisteredModel(name="a", path="/a"))
+    settings.register_model(RegisteredModel(name="b", path="/b"))
+    settings.register_model(RegisteredModel(name="a2", path="/a"))
+    assert [m.name for m in settings.models] == ["a2", "b"]
+    settings.last_model = "/b"
+    settings.forget_model("/b")
+    assert settings.last_model == "" and [m.key for m in settings.models] == ["/a"]
