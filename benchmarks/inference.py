@@ -2,20 +2,21 @@
 
 For each fixture GGUF (a ~125M-parameter Llama-2-shaped model at F16 and Q4_K_M) it
 measures prompt tokens/s, decode tokens/s and time to first token, alternating the two
-sides after a warm-up run of each and keeping the best of ``--repeats`` runs (the best,
-not the median, because the machine may be shared and contention only ever slows a run
-down); then the time to first token of
+sides after a warm-up run of each, over ``--repeats`` runs (see :func:`_summarize` for
+how runs on a shared, noisy machine are combined); then the time to first token of
 each of 10 chat turns with the KV cache kept between turns and with it thrown away.
 
-    .venv/bin/python -m benchmarks.inference [--threads 2] [--repeats 5] [--small]
+    .venv/bin/python -m benchmarks.inference [--threads 1] [--repeats 5] [--small]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,24 @@ DECODE_TOKENS = 128
 GREEDY = GenerationSettings(temperature=0.0, max_tokens=DECODE_TOKENS, repeat_penalty=1.1)
 
 
-def _best(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {key: (min if key.endswith("_s") else max)(run[key] for run in runs) for key in runs[0]}
+def _summarize(runs: list[Run]) -> dict[str, float]:
+    """Best prompt speed and first-token time over the runs (contention only slows a run
+    down); decode speed from the median per-token time of all runs pooled (robust to the
+    odd preempted token)."""
+    per_token = statistics.median(t for run in runs for t in run.token_times)
+    return {
+        "prompt_tps": max(run.prompt_tps for run in runs),
+        "decode_tps": 1.0 / per_token,
+        "ttft_s": min(run.ttft_s for run in runs),
+    }
+
+
+@dataclass
+class Run:
+    prompt_tps: float
+    ttft_s: float
+    token_times: list[float]
+    """Seconds per generated token, measured between consecutive tokens."""
 
 
 def _prompt(engine: LocalEngine, salt: int) -> Prompt:
@@ -41,37 +58,30 @@ def _prompt(engine: LocalEngine, salt: int) -> Prompt:
     return Prompt(ids, engine.template_name, frozenset())
 
 
-def measure_ours(engine: LocalEngine, prompt: Prompt) -> dict[str, float]:
+def measure_ours(engine: LocalEngine, prompt: Prompt) -> Run:
     engine.reset()
     stream = engine.stream_prompt_ids(prompt, GREEDY)
-    for _ in stream:
-        pass
+    marks = []
+    for _ in stream:  # a piece may hold back a partial character: count tokens, not pieces
+        marks.append((time.perf_counter(), len(stream.token_ids)))
+    times = [(t1 - t0) / (n1 - n0) for (t0, n0), (t1, n1) in itertools.pairwise(marks) if n1 > n0]
     stats = stream.stats
-    return {
-        "prompt_tps": stats.prompt_tokens_per_second or 0.0,
-        "decode_tps": stats.tokens_per_second or 0.0,
-        "ttft_s": stats.time_to_first_token_s or 0.0,
-    }
+    return Run(stats.prompt_tokens_per_second or 0.0, stats.time_to_first_token_s or 0.0, times)
 
 
-def measure_plain(llm: Any, prompt: Prompt) -> dict[str, float]:
+def measure_plain(llm: Any, prompt: Prompt) -> Run:
     llm.reset()
     started = time.perf_counter()
     llm.eval(prompt.ids)
     prompt_s = time.perf_counter() - started
     llm.reset()
     started = time.perf_counter()
-    first = last = started
+    marks = []
     tokens = llm.generate(prompt.ids, temp=0.0, repeat_penalty=1.1, top_k=40, top_p=0.9)
-    for count, _ in enumerate(itertools.islice(tokens, DECODE_TOKENS)):
-        last = time.perf_counter()
-        if count == 0:
-            first = last
-    return {
-        "prompt_tps": len(prompt.ids) / prompt_s,
-        "decode_tps": (DECODE_TOKENS - 1) / (last - first),
-        "ttft_s": first - started,
-    }
+    for _ in itertools.islice(tokens, DECODE_TOKENS):
+        marks.append(time.perf_counter())
+    times = [t1 - t0 for t0, t1 in itertools.pairwise(marks)]
+    return Run(len(prompt.ids) / prompt_s, marks[0] - started, times)
 
 
 def ten_turn_ttft(engine: LocalEngine, keep_cache: bool) -> list[float]:
@@ -107,7 +117,7 @@ def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None
         prompt = _prompt(engine, rep)
         ours_runs.append(measure_ours(engine, prompt))
         plain_runs.append(measure_plain(plain, prompt))
-    ours, base = _best(ours_runs), _best(plain_runs)
+    ours, base = _summarize(ours_runs), _summarize(plain_runs)
     out(f"\n{path.name}  ({engine.info.quantization}, {engine.info.parameter_count / 1e6:.0f}M "
         f"parameters, {engine.device.summary})")  # fmt: skip
     out(f"{'metric':<22}{'bllossom_core':>14}{'plain Llama':>14}{'ratio':>10}")
@@ -126,7 +136,7 @@ def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1 is steadiest on a busy box")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="use the tiny test model instead")
     args = parser.parse_args()

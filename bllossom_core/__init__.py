@@ -20,6 +20,8 @@ from bllossom_core.errors import (
 )
 from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
 from bllossom_core.paths import data_dir, database_path, models_dir
+from bllossom_core.remote import RemoteChatStream, RemoteEngine
+from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter, SearchHit
 from bllossom_core.templates import TEMPLATE_NAMES, render_prompt_ids
 
 __version__ = "0.1.0"
@@ -29,14 +31,21 @@ __all__ = [
     "BllossomError",
     "Cancelled",
     "CheckpointError",
+    "Conversation",
+    "ConversationStore",
     "DiskFullError",
     "GGUFError",
     "GGUFInfo",
     "InputError",
     "LocalEngine",
     "LocalStream",
+    "Message",
     "ModelLoadError",
+    "RemoteChatStream",
+    "RemoteEngine",
     "RemoteError",
+    "ReplyWriter",
+    "SearchHit",
     "StorageError",
     "TemplateError",
     "TokenizerError",

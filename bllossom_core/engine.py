@@ -24,7 +24,7 @@ from bllossom_core._device import (
 from bllossom_core._llama_vocab import LlamaVocab
 from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.errors import InputError
-from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
+from bllossom_core.gguf_inspect import GGUFInfo, check_loadable, read_gguf_info
 from bllossom_core.templates import TEMPLATE_NAMES, Prompt, render_prompt_ids, resolve_template
 from bllossom_core.types import (
     CancelToken,
@@ -111,6 +111,7 @@ class LocalEngine:
         """Check ``path`` with the safe GGUF reader, then load it on the best device."""
         path = Path(path)
         info = read_gguf_info(path)
+        check_loadable(info)
         template = template or "auto"
         if template not in TEMPLATE_NAMES:
             raise InputError(f"Unknown template {template!r}; choose one of {TEMPLATE_NAMES}.")
@@ -251,37 +252,45 @@ class LocalEngine:
                     prompt_done - started, 1e-9
                 )
             sampler = _make_sampler(settings, llm.n_vocab())
-            assembler = Utf8Assembler()
-            first_time = last_time = prompt_done
-            stats.stop_reason = "length"
-            while len(generated) < settings.max_tokens:
-                if cancel.cancelled:
-                    stats.stop_reason = "cancelled"
-                    break
-                if llm.n_tokens >= self.context_size:
-                    break
-                token = int(sampler.sample(llm._ctx, -1))
-                last_time = time.perf_counter()
-                if not generated:
-                    first_time = last_time
-                    stats.time_to_first_token_s = last_time - started
-                generated.append(token)
-                stats.generated_tokens = len(generated)
-                if token in prompt.stop_ids or self._vocab.is_end_of_generation(token):
-                    stats.stop_reason = "stop"
-                    break
-                strip = len(generated) == 1 and self._vocab.strips_first_space
-                text = assembler.feed(self._vocab.piece(token, strip_space=strip))
-                if text:
-                    yield text
-                if len(generated) < settings.max_tokens and not cancel.cancelled:
-                    llm.eval([token])
-            tail = assembler.flush()
-            stats.context_used = int(llm.n_tokens)
-            if len(generated) > 1:
-                stats.tokens_per_second = (len(generated) - 1) / max(last_time - first_time, 1e-9)
-            if tail:
-                yield tail
+            try:
+                assembler = Utf8Assembler()
+                first_time = last_time = prompt_done
+                stats.stop_reason = "length"
+                while len(generated) < settings.max_tokens:
+                    if cancel.cancelled:
+                        stats.stop_reason = "cancelled"
+                        break
+                    if llm.n_tokens >= self.context_size:
+                        break
+                    token = int(sampler.sample(llm._ctx, -1))
+                    last_time = time.perf_counter()
+                    if not generated:
+                        first_time = last_time
+                        stats.time_to_first_token_s = last_time - started
+                    generated.append(token)
+                    stats.generated_tokens = len(generated)
+                    if token in prompt.stop_ids or self._vocab.is_end_of_generation(token):
+                        stats.stop_reason = "stop"
+                        break
+                    strip = len(generated) == 1 and self._vocab.strips_first_space
+                    text = assembler.feed(self._vocab.piece(token, strip_space=strip))
+                    if text:
+                        yield text
+                    if len(generated) < settings.max_tokens and not cancel.cancelled:
+                        llm.eval([token])
+                tail = assembler.flush()
+                stats.context_used = int(llm.n_tokens)
+                if len(generated) > 1:
+                    stats.tokens_per_second = (len(generated) - 1) / max(
+                        last_time - first_time, 1e-9
+                    )
+                if tail:
+                    yield tail
+            except GeneratorExit:  # the caller closed the stream early
+                stats.stop_reason = "cancelled"
+                raise
+            finally:
+                sampler.close()
 
     def reset(self) -> None:
         """Forget the KV cache: the next reply evaluates its whole prompt."""

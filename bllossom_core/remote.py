@@ -17,13 +17,17 @@ import socket
 import ssl
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from bllossom_core.errors import InputError, RemoteError
-from bllossom_core.remote_sse import SSEError, iter_sse_data
+from bllossom_core.errors import RemoteError
+from bllossom_core.remote_protocol import (
+    Endpoint,
+    SSEError,
+    decode_event,
+    error_detail,
+    iter_sse_data,
+)
 from bllossom_core.types import (
     CancelToken,
     ChatMessage,
@@ -38,50 +42,6 @@ DEFAULT_READ_TIMEOUT_S = 300.0
 first token."""
 _CANCEL_POLL_S = 0.05
 _ERROR_BODY_LIMIT = 64 * 1024
-_TEXT_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A parsed base URL: ``http://host:8000`` and ``http://host:8000/v1`` mean the same."""
-
-    scheme: str
-    host: str
-    port: int
-    base_path: str
-    """Path prefix of the API, ending in ``/v1`` (no trailing slash)."""
-
-    @classmethod
-    def parse(cls, base_url: str) -> Endpoint:
-        url = base_url.strip()
-        if "://" not in url:
-            url = "http://" + url
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(
-                f"'{base_url}' is not a server address.",
-                hint="Use a URL like http://192.168.0.10:8000/v1.",
-            )
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as error:
-            raise InputError(f"'{base_url}' has an invalid port ({error}).") from error
-        path = parts.path.rstrip("/")
-        for suffix in ("/chat/completions", "/completions", "/models"):
-            if path.endswith(suffix):
-                path = path[: -len(suffix)]
-        if not path.endswith("/v1"):
-            path += "/v1"
-        return cls(parts.scheme, parts.hostname, port, path)
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.base_path}"
 
 
 class RemoteChatStream:
@@ -100,8 +60,10 @@ class RemoteChatStream:
         endpoint: Endpoint,
         cancel: CancelToken | None,
         started_at: float,
+        read_timeout_s: float,
     ):
         self._connection = connection
+        self._read_timeout_s = read_timeout_s
         self._response = response
         self._endpoint = endpoint
         self._cancel_token = cancel or CancelToken()
@@ -110,6 +72,7 @@ class RemoteChatStream:
         self._stats = GenerationStats()
         self._done = threading.Event()
         self._iterated = False
+        self._final = False
 
     @property
     def text(self) -> str:
@@ -117,6 +80,10 @@ class RemoteChatStream:
 
     @property
     def stats(self) -> GenerationStats:
+        """Up to date after every piece, so a caller that stops iterating early (after
+        cancelling) still gets the counts and speeds so far."""
+        if not self._final and self._cancel_token.cancelled:
+            self._stats.stop_reason = "cancelled"
         return self._stats
 
     def cancel(self) -> None:
@@ -137,6 +104,8 @@ class RemoteChatStream:
         try:
             yield from self._pieces_from_server()
         finally:
+            if not self._final:  # the caller stopped iterating early
+                self._stats.stop_reason = "cancelled"
             self.close()
             watcher.join(timeout=5)
 
@@ -154,7 +123,7 @@ class RemoteChatStream:
                 if data.strip() == "[DONE]":
                     finished = True
                     break
-                event = _decode_event(data, self._endpoint)
+                event = decode_event(data, self._endpoint)
                 usage = event.get("usage") or usage
                 for choice in event.get("choices") or ():
                     finish_reason = choice.get("finish_reason") or finish_reason
@@ -164,9 +133,13 @@ class RemoteChatStream:
                         first_at = first_at or last_at
                         chunks += 1
                         self._pieces.append(piece)
+                        self._fill_stats(first_at, last_at, chunks, usage, "stop", final=False)
                         yield piece
             else:
                 finished = finish_reason is not None
+        except RemoteError:  # an error event or an unreadable one
+            self._fill_stats(first_at, last_at, chunks, usage, "error")
+            raise
         except (OSError, http.client.HTTPException, SSEError) as error:
             if not self._cancel_token.cancelled:
                 self._fill_stats(first_at, last_at, chunks, usage, "error")
@@ -182,6 +155,12 @@ class RemoteChatStream:
         )
 
     def _died(self, cause: BaseException | None) -> RemoteError:
+        if isinstance(cause, TimeoutError):
+            return RemoteError(
+                f"The server at {self._endpoint.address} stopped sending the reply "
+                f"(nothing arrived for {self._read_timeout_s:g} s).",
+                hint="The part that arrived was kept; check the server, then regenerate.",
+            )
         detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
         return RemoteError(
             f"The server at {self._endpoint.address} stopped in the middle of the reply{detail}.",
@@ -195,9 +174,11 @@ class RemoteChatStream:
         chunks: int,
         usage: dict[str, Any] | None,
         stop_reason: Any,
+        final: bool = True,
     ) -> None:
         stats = self._stats
         stats.stop_reason = stop_reason
+        self._final = final
         usage = usage or {}
         stats.generated_tokens = int(usage.get("completion_tokens") or chunks)
         stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -313,7 +294,9 @@ class RemoteEngine:
                 f"(it sent {content_type or 'no content type'}).",
                 hint="Check that the address is an OpenAI-compatible API with streaming.",
             )
-        stream = RemoteChatStream(connection, response, self.endpoint, cancel, started_at)
+        stream = RemoteChatStream(
+            connection, response, self.endpoint, cancel, started_at, self.read_timeout_s
+        )
         with self._lock:
             self._open_streams = {s for s in self._open_streams if not s._done.is_set()}
             self._open_streams.add(stream)
@@ -384,7 +367,7 @@ class RemoteEngine:
             raise self._unreachable(error) from error
         if response.status >= 400:
             try:
-                detail = _error_detail(response.read(_ERROR_BODY_LIMIT))
+                detail = error_detail(response.read(_ERROR_BODY_LIMIT))
             except (OSError, http.client.HTTPException):
                 detail = ""
             finally:
@@ -436,39 +419,3 @@ class RemoteEngine:
             f"The server at {where} answered with an error (HTTP {status}).{said}",
             hint="Check the server's log and the chosen model.",
         )
-
-
-def _decode_event(data: str, endpoint: Endpoint) -> dict[str, Any]:
-    try:
-        event = json.loads(data)
-    except ValueError as error:
-        raise RemoteError(
-            f"The server at {endpoint.address} sent a reply Bllossom cannot read "
-            f"({data[:_TEXT_LIMIT]!r}).",
-            hint="Check that the address is an OpenAI-compatible API.",
-        ) from error
-    if not isinstance(event, dict):
-        raise RemoteError(f"The server at {endpoint.address} sent an unexpected event {data!r}.")
-    if event.get("error"):
-        raise RemoteError(
-            f"The server at {endpoint.address} reported an error mid-reply: "
-            f"{_error_detail(json.dumps(event))}",
-            hint="The part that arrived was kept.",
-        )
-    return event
-
-
-def _error_detail(body: bytes | str) -> str:
-    """The message from an OpenAI-style error body, else the body's start."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        data = json.loads(text)
-        error = data.get("error", data) if isinstance(data, dict) else data
-        message = error.get("message") if isinstance(error, dict) else error
-        if message is None and isinstance(data, dict):
-            message = data.get("detail")
-        text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-    except ValueError:
-        pass
-    text = " ".join(text.split())
-    return text[:_TEXT_LIMIT] + ("…" if len(text) > _TEXT_LIMIT else "")

@@ -7,16 +7,14 @@ Every message is saved to the conversation database the desktop app uses.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bllossom_core.commands.generate import (
     add_load_arguments,
     add_sampling_arguments,
+    ctrl_c_cancels,
     load_engine,
     settings_from_args,
 )
@@ -51,20 +49,6 @@ def _open_engine(args: argparse.Namespace) -> ChatEngine:
     if args.model is None:
         raise InputError("Give a MODEL.gguf file or --endpoint URL to chat with.")
     return load_engine(args)
-
-
-@contextlib.contextmanager
-def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
-    """While a reply streams, Ctrl-C stops the reply instead of the program."""
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class ChatSession:
@@ -116,7 +100,7 @@ class ChatSession:
         self.store.add_message(self.conversation_id, "user", text)
         messages = self.store.chat_messages(self.conversation_id)
         cancel = CancelToken()
-        with self.store.start_reply(self.conversation_id) as writer, _ctrl_c_cancels(cancel):
+        with self.store.start_reply(self.conversation_id) as writer, ctrl_c_cancels(cancel):
             stream = self.engine.stream_chat(messages, self.settings, cancel)
             for piece in stream:
                 writer.append(piece)

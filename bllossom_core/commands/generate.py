@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bllossom_core.errors import InputError
-from bllossom_core.types import GenerationSettings
+from bllossom_core.types import CancelToken, GenerationSettings
 
 if TYPE_CHECKING:
     from bllossom_core.engine import LocalEngine
@@ -59,6 +62,20 @@ def load_engine(args: argparse.Namespace) -> LocalEngine:
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
+    """While a reply streams, Ctrl-C stops the reply instead of the program."""
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("generate", help="Generate one reply from a GGUF model.")
     parser.add_argument("model", type=Path, metavar="MODEL.gguf")
@@ -72,7 +89,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bllossom_core.types import CancelToken, ChatMessage
+    from bllossom_core.types import ChatMessage
 
     settings = settings_from_args(args)
     engine = load_engine(args)
@@ -83,15 +100,12 @@ def run(args: argparse.Namespace) -> int:
         cancel = CancelToken()
         stream = engine.stream_chat(messages, settings, cancel)
         pieces: list[str] = []
-        try:
+        with ctrl_c_cancels(cancel):
             for piece in stream:
                 pieces.append(piece)
                 if not args.json:
                     sys.stdout.write(piece)
                     sys.stdout.flush()
-        except KeyboardInterrupt:
-            cancel.cancel()
-            stream.stats.stop_reason = "cancelled"
         if args.json:
             result = {
                 "text": "".join(pieces),

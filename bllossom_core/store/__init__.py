@@ -8,9 +8,11 @@ The public API (stable; the desktop app and the CLI use it)::
     conversation = store.create_conversation(model="bllossom-8b-q4_k_m.gguf")
     question = store.add_message(conversation.id, "user", "안녕하세요?")
     with store.start_reply(conversation.id) as reply:  # a ReplyWriter
-        for piece in engine.stream_chat(store.chat_messages(conversation.id), settings):
+        prompt = store.chat_messages(conversation.id, up_to=reply.parent_id)
+        stream = engine.stream_chat(prompt, conversation.settings)
+        for piece in stream:
             reply.append(piece)                       # committed at least every 0.5 s
-        reply.finish(stream.stats)
+        reply.finish(stream.stats)                    # an exception calls reply.fail()
     store.thread(conversation.id)                     # [question, reply] with "n/m" info
     store.regenerate(reply.message_id)                # a second version of the reply
     store.search("안녕")                              # SearchHit, snippet "[[안녕]]하세요?"

@@ -26,7 +26,8 @@ class ReplyWriter:
     partial text and records the error. Use it as a context manager to have an
     exception inside the block recorded with :meth:`fail`.
 
-    A checkpoint that fails (disk full) is re-raised by the next ``append``/``finish``.
+    A checkpoint that fails (disk full) is re-raised by the next ``append``/``finish``;
+    when ``finish``/``fail`` itself fails, the writer stays open so it can be retried.
     """
 
     def __init__(
@@ -48,10 +49,7 @@ class ReplyWriter:
         self._buffer_lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._stop = threading.Event()
-        self._flusher = threading.Thread(
-            target=self._flush_periodically, name=f"reply-{message.id}-checkpoint", daemon=True
-        )
-        self._flusher.start()
+        self._flusher = self._start_flusher()
 
     @property
     def text(self) -> str:
@@ -92,9 +90,26 @@ class ReplyWriter:
         self._closed = True
         self._stop.set()
         self._flusher.join(timeout=30)
-        saved = self._commit(stats=stats, complete=complete, error=error, force=True)
+        try:
+            saved = self._commit(stats=stats, complete=complete, error=error, force=True)
+        except BaseException:
+            # Still open: once the cause is fixed (disk space freed) finish() can be retried.
+            self._closed = False
+            self._stop = threading.Event()
+            self._flusher = self._start_flusher()
+            raise
         assert saved is not None
         return saved
+
+    def _start_flusher(self) -> threading.Thread:
+        flusher = threading.Thread(
+            target=self._flush_periodically,
+            args=(self._stop,),
+            name=f"reply-{self.message_id}-checkpoint",
+            daemon=True,
+        )
+        flusher.start()
+        return flusher
 
     def _commit(
         self,
@@ -114,8 +129,8 @@ class ReplyWriter:
             self._saved_length = length
             return saved
 
-    def _flush_periodically(self) -> None:
-        while not self._stop.wait(self._interval):
+    def _flush_periodically(self, stop: threading.Event) -> None:
+        while not stop.wait(self._interval):
             try:
                 self._commit(stats=None, complete=False, error=None, force=False)
             except BaseException as failure:  # handed to the caller's thread

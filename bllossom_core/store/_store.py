@@ -14,15 +14,13 @@ from typing import Any
 
 from bllossom_core import paths
 from bllossom_core.errors import StorageError
-from bllossom_core.store import _exchange, _search
+from bllossom_core.store import _exchange, _search, _tree
 from bllossom_core.store._records import (
     CONVERSATION_COLUMNS,
-    MESSAGE_COLUMNS,
     Conversation,
     Message,
     SearchHit,
     conversation_from_row,
-    message_from_row,
 )
 from bllossom_core.store._reply import DEFAULT_CHECKPOINT_INTERVAL_S, ReplyWriter
 from bllossom_core.store._schema import connect, move_aside, transaction, translate_errors
@@ -187,7 +185,7 @@ class ConversationStore:
         changes["updated_at"] = self._clock()
         assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._writing() as conn:
-            self._require_conversation(conn, conversation_id)
+            _tree.require_conversation(conn, conversation_id)
             conn.execute(
                 f"UPDATE conversations SET {assignments} WHERE id = ?",
                 (*changes.values(), conversation_id),
@@ -197,7 +195,7 @@ class ConversationStore:
     def delete_conversation(self, conversation_id: int) -> None:
         """Move a conversation to the trash; :meth:`restore_conversation` undoes it."""
         with self._writing() as conn:
-            self._require_conversation(conn, conversation_id)
+            _tree.require_conversation(conn, conversation_id)
             conn.execute(
                 "UPDATE conversations SET deleted_at = ? WHERE id = ?",
                 (self._clock(), conversation_id),
@@ -205,7 +203,7 @@ class ConversationStore:
 
     def restore_conversation(self, conversation_id: int) -> Conversation:
         with self._writing() as conn:
-            self._require_conversation(conn, conversation_id)
+            _tree.require_conversation(conn, conversation_id)
             conn.execute(
                 "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
             )
@@ -291,39 +289,31 @@ class ConversationStore:
 
     def get_message(self, message_id: int) -> Message:
         with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row is None:
-                raise StorageError(f"Message {message_id} no longer exists.")
-            return message_from_row(row, self._sibling_ids(conn, row))
+            return _tree.load_message(conn, message_id)
 
     def thread(self, conversation_id: int) -> list[Message]:
         """The branch being viewed, first message to active leaf, with version info."""
         with self._reading() as conn:
-            leaf = self._require_conversation(conn, conversation_id)["active_leaf_id"]
-            path: list[Message] = []
-            next_id = leaf
-            while next_id is not None:
-                row = conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (next_id,)
-                ).fetchone()
-                if row is None or len(path) > 1_000_000:
-                    raise StorageError(f"Conversation {conversation_id} has a broken thread.")
-                path.append(message_from_row(row, self._sibling_ids(conn, row)))
-                next_id = row["parent_id"]
-        path.reverse()
-        return path
+            leaf = _tree.require_conversation(conn, conversation_id)["active_leaf_id"]
+            return _tree.path_to(conn, leaf, conversation_id)
 
-    def chat_messages(self, conversation_id: int) -> list[ChatMessage]:
-        """The system prompt and the viewed branch, ready for an engine's ``stream_chat``."""
+    def chat_messages(self, conversation_id: int, up_to: int | None = None) -> list[ChatMessage]:
+        """The system prompt and a branch, ready for an engine's ``stream_chat``.
+
+        The branch ends at message ``up_to`` (inclusive), by default at the active leaf.
+        For a reply being written pass ``up_to=writer.parent_id``: the prompt then
+        leaves out the reply itself (and, when regenerating, the old version).
+        """
         conversation = self.get_conversation(conversation_id)
-        messages = (
-            [ChatMessage("system", conversation.system_prompt)]
-            if (conversation.system_prompt)
-            else []
-        )
-        messages.extend(ChatMessage(m.role, m.text) for m in self.thread(conversation_id))
+        messages = []
+        if conversation.system_prompt:
+            messages.append(ChatMessage("system", conversation.system_prompt))
+        if up_to is None:
+            branch = self.thread(conversation_id)
+        else:
+            with self._reading() as conn:
+                branch = _tree.path_to(conn, up_to, conversation_id)
+        messages.extend(ChatMessage(m.role, m.text) for m in branch)
         return messages
 
     def switch_version(self, message_id: int) -> list[Message]:
@@ -332,33 +322,21 @@ class ConversationStore:
         Below it, the most recently written version of each later message is shown.
         """
         with self._writing() as conn:
-            row = conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row is None:
-                raise StorageError(f"Message {message_id} no longer exists.")
-            leaf = message_id
-            for _ in range(1_000_000):
-                child = conn.execute(
-                    "SELECT id FROM messages WHERE parent_id = ? "
-                    "ORDER BY updated_at DESC, id DESC LIMIT 1",
-                    (leaf,),
-                ).fetchone()
-                if child is None:
-                    break
-                leaf = child["id"]
+            conversation_id = _tree.message_row(conn, message_id)["conversation_id"]
             conn.execute(
                 "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
-                (leaf, row["conversation_id"]),
+                (_tree.newest_leaf_below(conn, message_id), conversation_id),
             )
-        return self.thread(row["conversation_id"])
+        return self.thread(conversation_id)
 
     # -- search, export, import -------------------------------------------------------
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Messages containing ``query`` (case-insensitive), newest first; Korean works.
 
-        Deleted conversations are left out. See :class:`SearchHit` for the snippet format.
+        Deleted conversations are left out. Every version of every message is searched,
+        so a hit may lie on a branch that is not shown: ``switch_version(hit.message_id)``
+        shows it. See :class:`SearchHit` for the snippet format.
         """
         with self._reading() as conn:
             return _search.search(conn, query, limit)
@@ -399,24 +377,6 @@ class ConversationStore:
 
     # -- internals --------------------------------------------------------------------
 
-    @staticmethod
-    def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
-        row = conn.execute(
-            "SELECT id, title, active_leaf_id FROM conversations WHERE id = ?",
-            (conversation_id,),
-        ).fetchone()
-        if row is None:
-            raise StorageError(f"Conversation {conversation_id} no longer exists.")
-        return row
-
-    @staticmethod
-    def _sibling_ids(conn: sqlite3.Connection, row: sqlite3.Row) -> tuple[int, ...]:
-        siblings = conn.execute(
-            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? ORDER BY id",
-            (row["conversation_id"], row["parent_id"]),
-        ).fetchall()
-        return tuple(s["id"] for s in siblings)
-
     def _insert_message(
         self,
         conn: sqlite3.Connection,
@@ -427,7 +387,7 @@ class ConversationStore:
         *,
         complete: bool,
     ) -> int:
-        conversation = self._require_conversation(conn, conversation_id)
+        conversation = _tree.require_conversation(conn, conversation_id)
         if parent_id is _UNSET:
             parent_id = conversation["active_leaf_id"]
         elif parent_id is not None:

@@ -76,3 +76,25 @@ def test_ctrl_c_stops_a_reply_not_the_program(bllossom_home: Path) -> None:
     reply = store.thread(conversation.id)[-1]
     assert reply.role == "assistant" and reply.text
     store.close()
+
+
+def test_chat_with_an_endpoint_streams_and_saves(bllossom_home: Path) -> None:
+    import threading
+
+    from tests.unit.core.test_remote import FakeServer, happy_script
+
+    server = FakeServer(happy_script)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()  # fmt: skip
+    try:
+        proc = _start(bllossom_home, "--endpoint", server.url, "--api-key", "k")
+        out, err = proc.communicate("인사해줘\n/quit\n".encode(), timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, err.decode()
+    assert "안녕하세요! Hello" in out.decode()
+    store = ConversationStore()
+    (conversation,) = store.list_conversations()
+    assert [m.text for m in store.thread(conversation.id)] == ["인사해줘", "안녕하세요! Hello"]
+    store.close()

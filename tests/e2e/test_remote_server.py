@@ -51,10 +51,19 @@ class Server:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=5)  # uvicorn waits for running replies
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=15)
+
+
+def die_with_parent() -> None:
+    """Linux: the server gets SIGKILL if the test process dies (no orphaned servers)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -72,7 +81,7 @@ def start_server(log_dir: Path, n_ctx: int) -> Server:
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
              "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port),
              "--n_ctx", str(n_ctx), "--n_threads", "1", "--api_key", API_KEY],
-            stdout=sink, stderr=subprocess.STDOUT,
+            stdout=sink, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     server = Server(process, port, log)
@@ -139,9 +148,7 @@ def test_streamed_reply_matches_the_servers_own_non_streamed_reply(
     assert stats.tokens_per_second is not None and stats.tokens_per_second > 0
 
 
-def test_cancel_from_another_thread_stops_the_stream(
-    engine: RemoteEngine, server: Server
-) -> None:
+def test_cancel_from_another_thread_stops_the_stream(engine: RemoteEngine, server: Server) -> None:
     token = CancelToken()
     long_run = GenerationSettings(temperature=0.0, top_k=1, max_tokens=900)
     stream = engine.stream_chat(PROMPT, long_run, cancel=token)
@@ -181,11 +188,15 @@ def test_server_killed_mid_reply_keeps_the_partial_reply_in_the_store(tmp_path: 
     try:
         engine = RemoteEngine(doomed.url, api_key=API_KEY, model=ALIAS, read_timeout_s=60)
         with ConversationStore(tmp_path / "conversations.sqlite3") as store:
-            conversation = store.create_conversation(model=engine.display_name)
+            # This prompt makes the fixture model ramble for hundreds of tokens (no early
+            # end of text), so the server is still generating when it is killed.
+            conversation = store.create_conversation(
+                model=engine.display_name, system_prompt=PROMPT[0].content
+            )
             store.add_message(conversation.id, "user", PROMPT[1].content)
             writer = store.start_reply(conversation.id)
             stream = engine.stream_chat(
-                store.chat_messages(conversation.id),
+                store.chat_messages(conversation.id, up_to=writer.parent_id),
                 GenerationSettings(temperature=0.0, top_k=1, max_tokens=4000),
             )
             with pytest.raises(RemoteError, match="stopped in the middle") as caught:
@@ -196,6 +207,8 @@ def test_server_killed_mid_reply_keeps_the_partial_reply_in_the_store(tmp_path: 
             saved = writer.fail(caught.value)
             assert doomed.process.wait(timeout=30) == -signal.SIGKILL
             assert stream.text and saved.text == stream.text
+            thread = store.thread(conversation.id)
+            assert [m.text for m in thread] == [PROMPT[1].content, stream.text]
             assert not saved.complete and "stopped in the middle" in (saved.error or "")
             assert stream.stats.stop_reason == "error"
             assert stream.stats.generated_tokens < 4000

@@ -63,9 +63,7 @@ def saved_reply(path: Path, message_id: int) -> str:
         conn.close()
 
 
-def run_and_kill(
-    path: Path, extra_s: float
-) -> tuple[list[int], int, str, dict[int, float], float]:
+def run_and_kill(path: Path, extra_s: float) -> tuple[list[int], int, str, dict[int, float], float]:
     """Start the child, kill -9 it mid-stream; returns what it reported and when."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     child = subprocess.Popen(

@@ -210,3 +210,8 @@ def test_load_rejects_hostile_file_before_llama_cpp(tmp_path) -> None:  # type: 
         LocalEngine.load(bad)
     with pytest.raises(InputError):
         LocalEngine.load(fixture_gguf("llama2-spm"), template="chatml")
+    # Well-formed but empty: no architecture, tensors, layers or vocabulary.
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(16) + bytes(32))
+    with pytest.raises(GGUFError, match="not a usable language model: it names no architecture"):
+        LocalEngine.load(empty)

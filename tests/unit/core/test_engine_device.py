@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bllossom_core._device import (
@@ -92,3 +94,42 @@ def test_this_build_is_reported_as_cpu_build() -> None:
     assert probe.supports_offload == bool(llama_cpp.llama_supports_gpu_offload())
     if not probe.supports_offload:
         assert probe.gpu_name is None and layer_ladder(33, None, probe) == [0]
+
+
+def test_load_walks_the_ladder_with_injected_gpu_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp
+
+    from bllossom_core import engine as engine_module
+    from bllossom_core.engine import LocalEngine
+    from tests.fixtures.gguf_models import fixture_gguf
+
+    real_llama = llama_cpp.Llama
+    attempts: list[int] = []
+    fits = {"layers": 1}
+
+    def flaky_llama(*args: Any, **kwargs: Any) -> Any:
+        layers = int(kwargs["n_gpu_layers"])
+        attempts.append(layers)
+        if layers > fits["layers"]:
+            raise ValueError("Failed to create llama_context (out of VRAM)")
+        return real_llama(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "probe_gpu", lambda: GpuProbe(True, "Fake GPU"))
+    monkeypatch.setattr(llama_cpp, "Llama", flaky_llama)
+    path = fixture_gguf("llama2-spm")
+    engine = LocalEngine.load(path, context_size=128, threads=1)
+    engine.close()
+    assert attempts == [3, 1]
+    assert engine.device.summary.startswith("GPU: Fake GPU, 1/3 layers (more did not load: Failed")
+
+    attempts.clear()
+    fits["layers"] = 0
+    engine = LocalEngine.load(path, context_size=128, threads=1)
+    engine.close()
+    assert attempts == [3, 1, 0] and engine.device.backend == "cpu"
+    assert engine.device.summary.startswith("CPU: loading on Fake GPU failed (Failed to create")
+
+    attempts.clear()
+    engine = LocalEngine.load(path, context_size=128, threads=1, gpu_layers=0)
+    engine.close()
+    assert attempts == [0] and "GPU offload turned off" in engine.device.summary

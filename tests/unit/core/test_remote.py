@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bllossom_core.errors import InputError, RemoteError
-from bllossom_core.remote import Endpoint, RemoteEngine
-from bllossom_core.remote_sse import SSEError, iter_sse_data
+from bllossom_core.remote import RemoteEngine
+from bllossom_core.remote_protocol import Endpoint, SSEError, iter_sse_data
 from bllossom_core.types import CancelToken, ChatMessage, GenerationSettings
 
 Script = Callable[["Handler"], None]
@@ -220,7 +220,7 @@ def test_malformed_or_error_events_raise_remote_error(
     stream = RemoteEngine(serve(script).url, model="m").stream_chat(HELLO, GenerationSettings())
     with pytest.raises(RemoteError, match=message):
         list(stream)
-    assert stream.text == "ok"
+    assert stream.text == "ok" and stream.stats.stop_reason == "error"
 
 
 @pytest.mark.parametrize(
@@ -316,10 +316,46 @@ def test_sse_parser_follows_the_spec() -> None:
         "data:line two\r\n"
         "\r\n"
         "id: 7\n\n"  # an event without data is skipped
-        "data: {\"k\": \"한국어\"}\n\n"
+        'data: {"k": "한국어"}\n\n'
         "data: last event without blank line"
     ).encode()
     events = list(iter_sse_data(io.BytesIO(raw).readline))
     assert events == ["line one\nline two", '{"k": "한국어"}', "last event without blank line"]
     with pytest.raises(SSEError, match="UTF-8"):
         list(iter_sse_data(io.BytesIO(b"data: \xff\xfe\n\n").readline))
+
+
+def test_a_server_that_goes_silent_times_out_with_the_partial_reply(
+    serve: Callable[[Script], FakeServer],
+) -> None:
+    def script(handler: Handler) -> None:
+        handler.start_events()
+        handler.send_chunked(chunk("시작"))
+        handler.server.release.wait(timeout=60)
+
+    engine = RemoteEngine(serve(script).url, model="m", read_timeout_s=0.3)
+    stream = engine.stream_chat(HELLO, GenerationSettings())
+    with pytest.raises(RemoteError, match=r"nothing arrived for 0\.3 s"):
+        list(stream)
+    assert stream.text == "시작" and stream.stats.stop_reason == "error"
+
+
+def test_stats_are_current_when_the_caller_stops_iterating_after_cancel(
+    serve: Callable[[Script], FakeServer],
+) -> None:
+    def script(handler: Handler) -> None:
+        handler.start_events()
+        for piece in ["a", "b", "c", "d"]:
+            handler.send_chunked(chunk(piece))
+        handler.server.release.wait(timeout=60)
+
+    token = CancelToken()
+    stream = RemoteEngine(serve(script).url, model="m").stream_chat(
+        HELLO, GenerationSettings(), token
+    )
+    for piece in stream:  # the desktop's worker breaks out of the loop on cancel
+        if piece == "b":
+            token.cancel()
+            break
+    assert stream.stats.generated_tokens == 2 and stream.stats.stop_reason == "cancelled"
+    assert stream.stats.time_to_first_token_s is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ class FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ConversationStore:
+def store(tmp_path: Path) -> Iterator[ConversationStore]:
     with ConversationStore(tmp_path / "conversations.sqlite3", clock=FakeClock()) as opened:
         yield opened
 
@@ -121,6 +122,21 @@ def test_regenerate_and_edit_keep_old_versions_as_siblings(store: ConversationSt
     assert [m.text for m in thread] == ["Q1 edited", "B1"]
 
 
+def test_prompt_for_a_reply_leaves_the_reply_out(store: ConversationStore) -> None:
+    conversation = store.create_conversation(system_prompt="sys")
+    store.add_message(conversation.id, "user", "Q")
+    old = store.add_message(conversation.id, "assistant", "old answer")
+    writer = store.regenerate(old.id)
+    assert store.chat_messages(conversation.id, up_to=writer.parent_id) == [
+        ChatMessage("system", "sys"), ChatMessage("user", "Q"),
+    ]  # fmt: skip
+    assert store.chat_messages(conversation.id)[-1] == ChatMessage("assistant", "")
+    writer.finish()
+    other = store.create_conversation()
+    with pytest.raises(StorageError, match="not in conversation"):
+        store.chat_messages(other.id, up_to=old.id)
+
+
 def test_regenerate_refuses_a_user_message(store: ConversationStore) -> None:
     conversation = store.create_conversation()
     question = store.add_message(conversation.id, "user", "Q")
@@ -175,9 +191,12 @@ def test_streaming_reply_is_checkpointed_without_further_calls(
                 "SELECT text FROM messages WHERE id = ?", (writer.message_id,)
             ).fetchone()[0]
         assert saved == "첫 조각"
-        assert other.execute(
-            "SELECT complete FROM messages WHERE id = ?", (writer.message_id,)
-        ).fetchone()[0] == 0
+        assert (
+            other.execute(
+                "SELECT complete FROM messages WHERE id = ?", (writer.message_id,)
+            ).fetchone()[0]
+            == 0
+        )
     finally:
         other.close()
     writer.finish()
@@ -226,6 +245,9 @@ def test_soft_delete_restore_and_purge(store: ConversationStore) -> None:
     with pytest.raises(StorageError, match="no longer exists"):
         store.get_message(message.id)
     assert store.list_conversations(deleted=True) == []
+    assert store._conn is not None  # the search index lost the purged text too
+    store._conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+    assert store._conn.execute("SELECT count(*) FROM messages_fts").fetchone()[0] == 0
     assert [c.id for c in store.list_conversations()] == [keep.id]
 
 

@@ -124,9 +124,11 @@ def test_full_disk_raises_disk_full_and_keeps_earlier_data(tmp_path: Path) -> No
         with pytest.raises(DiskFullError):
             writer.finish()
         store._conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
+        assert writer.finish().text == "x" * 2_000_000  # the reply was kept in memory
         assert [m.text for m in store.thread(conversation.id)][:1] == [
             "saved before the disk filled"
         ]
+        assert store.get_message(writer.message_id).complete
         store.add_message(conversation.id, "user", "works again")
 
 

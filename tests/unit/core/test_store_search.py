@@ -15,7 +15,9 @@ def store(tmp_path: Path) -> Iterator[ConversationStore]:
     with ConversationStore(tmp_path / "search.sqlite3") as opened:
         travel = opened.create_conversation("여행")
         opened.add_message(travel.id, "user", "서울에서 부산까지 기차로 얼마나 걸리나요?")
-        opened.add_message(travel.id, "assistant", "KTX로 약 2시간 30분 걸립니다. 서울역에서 출발해요.")
+        opened.add_message(
+            travel.id, "assistant", "KTX로 약 2시간 30분 걸립니다. 서울역에서 출발해요."
+        )
         code = opened.create_conversation("Code")
         opened.add_message(code.id, "user", "How do I open a SQLite database in Python?")
         opened.add_message(code.id, "assistant", "Use sqlite3.connect(); SQLite ships with Python.")
