@@ -9,6 +9,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop.main_window import MainWindow
+    from desktop.qt import QApplication
 
 _STARTED = time.perf_counter()
 
@@ -28,8 +33,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_window(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """Create the QApplication (if needed) and the main window; returns (app, window)."""
+def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
+    """Create the QApplication (if needed) and the main window; returns (app, window).
+
+    Qt and the window modules are imported here, not at the top, so that ``--help``
+    answers at once.
+    """
     from desktop.i18n import LanguageSwitcher
     from desktop.main_window import MainWindow
     from desktop.qt import QApplication
@@ -52,10 +61,16 @@ def build_window(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     languages.apply(settings.language)
     apply_theme(app, settings.theme)
     window = MainWindow(Services(), settings, languages)
+
+    def follow_system_scheme() -> None:
+        if window.settings.theme == "system":
+            window.set_theme("system")
+
+    app.styleHints().colorSchemeChanged.connect(follow_system_scheme)
     return app, window
 
 
-def _close_on_sigterm(window) -> None:  # type: ignore[no-untyped-def]
+def _close_on_sigterm(window: MainWindow) -> None:
     """SIGTERM (logout, ``kill``) closes the window normally, saving draft and reply."""
     from desktop.qt import QTimer
 

@@ -8,10 +8,17 @@ scrolled up.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 from desktop.i18n import is_language_change
-from desktop.markdown import COPY_SCHEME, MarkdownRenderer, MarkdownStyle, plain_to_html
+from desktop.markdown import (
+    COPY_SCHEME,
+    MarkdownRenderer,
+    MarkdownStyle,
+    plain_to_html,
+    split_chunks,
+)
 from desktop.qt import (
     QEvent,
     QFrame,
@@ -26,9 +33,13 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-from desktop.theme import current_colors, monospace_family
+from desktop.theme import Colors, current_colors, monospace_family
 
 STREAM_FLUSH_MS = 40
+FIRST_BATCH = 10
+"""Messages shown at once when a long conversation opens (its end)."""
+EARLIER_BATCH = 4
+"""Earlier messages added per event-loop turn after that."""
 BOTTOM_SLACK_PX = 24
 
 
@@ -47,16 +58,54 @@ class ShownMessage:
 
 
 def markdown_renderer(copy_label: str) -> MarkdownRenderer:
-    colors = current_colors()
+    """The shared renderer for the current theme and language."""
+    return _renderer_for(copy_label, current_colors())
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer_for(copy_label: str, colors: Colors) -> MarkdownRenderer:
     return MarkdownRenderer(
         MarkdownStyle(
             code_background=colors.code_background,
             muted_text=colors.muted_text,
+            border=colors.muted_text,
             monospace=monospace_family(),
             pygments_style=colors.pygments_style,
             copy_label=copy_label,
         )
     )
+
+
+class ChunkLabel(QLabel):
+    """A rich-text label that remembers its height for a width until its text changes.
+
+    Qt asks every label of the conversation for ``heightForWidth`` whenever any of
+    them changes size, and a rich-text QLabel lays its document out again for each
+    question; with hundreds of messages that made every streamed update cost over
+    100 ms. Finished messages never change, so their answer is cached.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._heights: dict[int, int] = {}
+
+    def setText(self, text: str) -> None:
+        self._heights.clear()
+        super().setText(text)
+
+    def heightForWidth(self, width: int) -> int:
+        height = self._heights.get(width)
+        if height is None:
+            height = super().heightForWidth(width)
+            if len(self._heights) > 8:
+                self._heights.clear()
+            self._heights[width] = height
+        return height
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._heights.clear()
+        super().changeEvent(event)
 
 
 class MessageWidget(QFrame):
@@ -69,7 +118,6 @@ class MessageWidget(QFrame):
         super().__init__(parent)
         self.message = message
         self._renderer = renderer
-        self._code_blocks: list[str] = []
         self.setObjectName("message")
         self.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
@@ -81,15 +129,15 @@ class MessageWidget(QFrame):
         font.setBold(True)
         self.role_label.setFont(font)
         layout.addWidget(self.role_label)
-        self.body = QLabel(self)
-        self.body.setObjectName("messageBody")
-        self.body.setTextFormat(Qt.TextFormat.RichText)
-        self.body.setWordWrap(True)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.body.setOpenExternalLinks(False)
-        self.body.linkActivated.connect(self._on_link)
-        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        layout.addWidget(self.body)
+        # The body is a column of labels, one per Markdown chunk (see split_chunks):
+        # while a reply streams only its last chunk changes and is laid out again.
+        self._body_layout = QVBoxLayout()
+        self._body_layout.setContentsMargins(0, 0, 0, 0)
+        self._body_layout.setSpacing(0)
+        layout.addLayout(self._body_layout)
+        self.chunk_labels: list[QLabel] = []
+        self._chunk_sources: list[str] = []
+        self._chunk_code: list[list[str]] = []
         self.notice = QLabel(self)
         self.notice.setObjectName("messageNotice")
         self.notice.setWordWrap(True)
@@ -132,7 +180,9 @@ class MessageWidget(QFrame):
         )
 
     def retranslate(self) -> None:
-        self.role_label.setText(self.tr("You") if self.message.role == "user" else self.tr("Assistant"))
+        self.role_label.setText(
+            self.tr("You") if self.message.role == "user" else self.tr("Assistant")
+        )
         self.copy_button.setText(self.tr("Copy"))
         self.copy_button.setToolTip(self.tr("Copy this message"))
         self.edit_button.setText(self.tr("Edit"))
@@ -142,10 +192,10 @@ class MessageWidget(QFrame):
         self.previous_button.setToolTip(self.tr("Previous version"))
         self.next_button.setToolTip(self.tr("Next version"))
         self._renderer = markdown_renderer(self.tr("Copy"))
-        self._render()
+        self._render(force=True)
         self._update_notice()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)
@@ -176,28 +226,66 @@ class MessageWidget(QFrame):
         )
         self.previous_button.setEnabled(enabled and self.message.sibling_index > 0)
 
-    def _render(self) -> None:
+    def body_html(self) -> str:
+        return "".join(label.text() for label in self.chunk_labels)
+
+    def _chunk_label(self, index: int) -> QLabel:
+        while len(self.chunk_labels) <= index:
+            label = ChunkLabel(self)
+            label.setObjectName("messageBody")
+            label.setTextFormat(Qt.TextFormat.RichText)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+            label.setOpenExternalLinks(False)
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+            position = len(self.chunk_labels)
+            label.linkActivated.connect(lambda link, at=position: self._on_link(at, link))
+            self._body_layout.addWidget(label)
+            self.chunk_labels.append(label)
+            self._chunk_sources.append("")
+            self._chunk_code.append([])
+        return self.chunk_labels[index]
+
+    def _render(self, force: bool = False) -> None:
         if self.message.role == "user":
-            self._code_blocks = []
-            self.body.setText(plain_to_html(self.message.text))
-            return
-        rendered = self._renderer.render(self.message.text or "…")
-        self._code_blocks = rendered.code_blocks
-        self.body.setText(rendered.html)
+            chunks = [self.message.text]
+        else:
+            chunks = split_chunks(self.message.text or "…")
+        for index, chunk in enumerate(chunks):
+            label = self._chunk_label(index)
+            if not force and self._chunk_sources[index] == chunk and label.text():
+                continue
+            self._chunk_sources[index] = chunk
+            if self.message.role == "user":
+                label.setText(plain_to_html(chunk))
+                self._chunk_code[index] = []
+            else:
+                rendered = self._renderer.render(chunk)
+                label.setText(rendered.html)
+                self._chunk_code[index] = rendered.code_blocks
+        for label in self.chunk_labels[len(chunks) :]:
+            label.setParent(None)
+            label.deleteLater()
+        del self.chunk_labels[len(chunks) :]
+        del self._chunk_sources[len(chunks) :]
+        del self._chunk_code[len(chunks) :]
 
     def _update_notice(self) -> None:
         if self.message.error:
-            self.notice.setText(self.tr("The reply stopped early: %1").replace("%1", self.message.error))
+            self.notice.setText(
+                self.tr("The reply stopped early: %1").replace("%1", self.message.error)
+            )
         elif not self.message.complete and self.message.text:
             self.notice.setText(self.tr("This reply was interrupted."))
         else:
             self.notice.setText("")
         self.notice.setVisible(bool(self.notice.text()))
 
-    def _on_link(self, link: str) -> None:
+    def _on_link(self, chunk: int, link: str) -> None:
         scheme, _, rest = link.partition(":")
-        if scheme == COPY_SCHEME and rest.isdigit() and int(rest) < len(self._code_blocks):
-            self.copy_requested.emit(self._code_blocks[int(rest)])
+        blocks = self._chunk_code[chunk] if chunk < len(self._chunk_code) else []
+        if scheme == COPY_SCHEME and rest.isdigit() and int(rest) < len(blocks):
+            self.copy_requested.emit(blocks[int(rest)])
 
     def _step_version(self, step: int) -> None:
         target = self.message.sibling_index + step
@@ -216,6 +304,9 @@ class ChatView(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Always shown: otherwise Qt measures every message again at the width without
+        # the scroll bar each time the content height changes.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._content = QWidget(self)
         self._layout = QVBoxLayout(self._content)
         self._layout.setContentsMargins(16, 16, 16, 16)
@@ -223,6 +314,10 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._content)
         self.widgets: list[MessageWidget] = []
+        self._earlier: list[ShownMessage] = []
+        self._earlier_timer = QTimer(self)
+        self._earlier_timer.setInterval(0)
+        self._earlier_timer.timeout.connect(self._load_earlier_batch)
         self._renderer = markdown_renderer(self.tr("Copy"))
         self._stream_widget: MessageWidget | None = None
         self._stream_pieces: list[str] = []
@@ -240,42 +335,96 @@ class ChatView(QScrollArea):
     # ------------------------------------------------------------------ content
     def clear(self) -> None:
         self.stop_stream()
+        self._earlier = []
+        self._earlier_timer.stop()
         for widget in self.widgets:
             widget.setParent(None)
             widget.deleteLater()
         self.widgets = []
         self.follow_bottom = True
 
-    def set_messages(self, messages: list[ShownMessage]) -> None:
-        self.clear()
+    def set_messages(self, messages: list[ShownMessage], scroll: bool = True) -> None:
+        """Show ``messages``, reusing the widgets of the unchanged leading messages.
+
+        Sending, regenerating or switching a version changes only the tail of the
+        thread, so only the tail is rendered again (a long conversation stays cheap).
+        """
+        self.stop_stream()
+        self.finish_loading()
+        keep = 0
+        for widget, message in zip(self.widgets, messages, strict=False):
+            if widget.message.id != message.id:
+                break
+            if widget.message != message:
+                widget.set_message(message)
+            keep += 1
+        for widget in self.widgets[keep:]:
+            widget.setParent(None)
+            widget.deleteLater()
+        self.widgets = self.widgets[:keep]
+        new = messages[keep:]
+        if keep == 0 and len(new) > FIRST_BATCH:
+            # A long conversation opens at its end at once; the earlier messages are
+            # added above it a batch per event-loop turn, so the window stays live.
+            self._earlier, new = new[:-FIRST_BATCH], new[-FIRST_BATCH:]
+            self._earlier_timer.start()
         self._content.setUpdatesEnabled(False)
         try:
-            for message in messages:
+            for message in new:
                 self.append_message(message)
         finally:
             self._content.setUpdatesEnabled(True)
-        self.scroll_to_bottom()
+        if scroll:
+            self.scroll_to_bottom()
 
-    def append_message(self, message: ShownMessage) -> MessageWidget:
+    @property
+    def loading(self) -> bool:
+        """True while earlier messages of a long conversation are still being added."""
+        return bool(self._earlier)
+
+    def _load_earlier_batch(self) -> None:
+        batch, self._earlier = self._earlier[-EARLIER_BATCH:], self._earlier[:-EARLIER_BATCH]
+        widgets = [self._make_widget(message) for message in batch]
+        for index, widget in enumerate(widgets):
+            self._layout.insertWidget(index, widget)
+        self.widgets = widgets + self.widgets
+        if not self._earlier:
+            self._earlier_timer.stop()
+
+    def finish_loading(self) -> None:
+        while self._earlier:
+            self._load_earlier_batch()
+
+    def _make_widget(self, message: ShownMessage) -> MessageWidget:
         widget = MessageWidget(message, self._renderer, self._content)
         widget.copy_requested.connect(self.copy_requested)
         widget.edit_requested.connect(self.edit_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.version_requested.connect(self.version_requested)
+        return widget
+
+    def append_message(self, message: ShownMessage) -> MessageWidget:
+        widget = self._make_widget(message)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets.append(widget)
         return widget
 
     def widget_for(self, message_id: int) -> MessageWidget | None:
-        return next((w for w in self.widgets if w.message.id == message_id), None)
+        found = next((w for w in self.widgets if w.message.id == message_id), None)
+        if found is None and any(m.id == message_id for m in self._earlier):
+            self.finish_loading()
+            found = next((w for w in self.widgets if w.message.id == message_id), None)
+        return found
 
     # ------------------------------------------------------------------ streaming
     def begin_stream(self, widget: MessageWidget) -> None:
         self._stream_widget = widget
         self._stream_pieces = []
         self._stream_text = widget.message.text
-        for other in self.widgets:
-            other.set_actions_enabled(False)
+        # Only the streaming message's buttons are disabled: toggling every message's
+        # buttons re-polishes hundreds of styled widgets (a 100+ ms stall); the window
+        # ignores actions on other messages while a reply is being written.
+        widget.set_actions_enabled(False)
         self._flush_timer.start()
 
     def add_piece(self, piece: str) -> None:
@@ -300,9 +449,9 @@ class ChatView(QScrollArea):
     def stop_stream(self) -> None:
         self.flush_stream()
         self._flush_timer.stop()
+        if self._stream_widget is not None:
+            self._stream_widget.set_actions_enabled(True)
         self._stream_widget = None
-        for widget in self.widgets:
-            widget.set_actions_enabled(True)
 
     # ------------------------------------------------------------------ scrolling
     def _on_scrolled(self, value: int) -> None:
@@ -317,7 +466,7 @@ class ChatView(QScrollArea):
         self.follow_bottom = True
         self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self._renderer = markdown_renderer(self.tr("Copy"))
         super().changeEvent(event)

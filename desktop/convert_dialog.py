@@ -8,7 +8,6 @@ from pathlib import Path
 from bllossom_core.errors import BllossomError, Cancelled
 from bllossom_core.paths import models_dir
 from bllossom_core.types import CancelToken
-
 from desktop.errors import describe_error
 from desktop.i18n import is_language_change
 from desktop.models import human_size
@@ -38,7 +37,7 @@ from desktop.workers import FunctionWorker, JobRunner
 class _ProgressRelay(QObject):
     """Carries converter progress events from the worker thread to the dialog."""
 
-    event = Signal(object)
+    progressed = Signal(object)
 
 
 class ConvertDialog(QDialog):
@@ -54,7 +53,7 @@ class ConvertDialog(QDialog):
         self._stage_started = 0.0
         self._stage = ""
         self._relay = _ProgressRelay()
-        self._relay.event.connect(self._on_progress)
+        self._relay.progressed.connect(self._on_progress)
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.source_label, self.output_label, self.quant_label = (QLabel(self) for _ in range(3))
@@ -98,6 +97,8 @@ class ConvertDialog(QDialog):
             buttons.addWidget(button)
         layout.addLayout(buttons)
         self.cancel_button.setEnabled(False)
+        self._output_chosen = False
+        self.output_edit.textEdited.connect(self._on_output_edited)
         self.source_edit.textChanged.connect(self._suggest_output)
         self.quant_combo.currentIndexChanged.connect(lambda _i: self._suggest_output())
         self.retranslate()
@@ -105,7 +106,9 @@ class ConvertDialog(QDialog):
     def retranslate(self) -> None:
         self.setWindowTitle(self.tr("Convert a Hugging Face model"))
         self.source_label.setText(self.tr("Checkpoint folder or hub id"))
-        self.source_edit.setPlaceholderText(self.tr("a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B"))
+        self.source_edit.setPlaceholderText(
+            self.tr("a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B")
+        )
         self.browse_button.setText(self.tr("Browse…"))
         self.output_label.setText(self.tr("Save as"))
         self.quant_label.setText(self.tr("Quantization"))
@@ -114,7 +117,7 @@ class ConvertDialog(QDialog):
         self.cancel_button.setText(self.tr("Cancel conversion"))
         self.close_button.setText(self.tr("Close"))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)
@@ -124,9 +127,13 @@ class ConvertDialog(QDialog):
         if folder:
             self.source_edit.setText(folder)
 
+    def _on_output_edited(self, text: str) -> None:
+        self._output_chosen = bool(text.strip())
+
     def _suggest_output(self) -> None:
+        """Propose models_dir()/<name>-<quant>.gguf until the user types their own."""
         source = self.source_edit.text().strip().rstrip("/")
-        if source:
+        if source and not self._output_chosen:
             name = source.replace("\\", "/").split("/")[-1]
             quant = str(self.quant_combo.currentData())
             self.output_edit.setText(str(models_dir() / f"{name}-{quant}.gguf"))
@@ -151,7 +158,7 @@ class ConvertDialog(QDialog):
         self._set_running(True)
         worker = FunctionWorker(
             lambda: self.services.convert(
-                source, Path(output), quant, relay.event.emit, cancel, verify=verify
+                source, Path(output), quant, relay.progressed.emit, cancel, verify=verify
             )
         )
         self._runner.start(worker, self._finished, self._failed)

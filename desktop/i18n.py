@@ -95,7 +95,9 @@ class LanguageSwitcher:
                 else:
                     log.warning("could not load translation %s", path)
         self.current = language
-        QLocale.setDefault(QLocale(QLocale.Language.Korean if language == "ko" else QLocale.Language.English))
+        QLocale.setDefault(
+            QLocale(QLocale.Language.Korean if language == "ko" else QLocale.Language.English)
+        )
         return language
 
 

@@ -48,7 +48,7 @@ class InputBox(QPlainTextEdit):
         at = cursor.position()
         return text[:at] + self._preedit + text[at:]
 
-    def inputMethodEvent(self, event: QInputMethodEvent) -> None:  # noqa: N802 - Qt override
+    def inputMethodEvent(self, event: QInputMethodEvent) -> None:
         commit = event.commitString()
         if self._swallow_commit and commit:
             if commit == self._swallow_commit:
@@ -92,7 +92,7 @@ class InputBox(QPlainTextEdit):
         self.submitted.emit(text)
         return True
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             modifiers = event.modifiers()
             if modifiers & Qt.KeyboardModifier.ShiftModifier:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bllossom_core.errors import BllossomError
 from bllossom_core.store import ReplyWriter
+from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
 from bllossom_core.types import ChatEngine, ChatMessage, GenerationSettings, GenerationStats
-
-from desktop.chat_view import ChatView
+from desktop.chat_page import ChatPage
 from desktop.convert_dialog import ConvertDialog
 from desktop.errors import show_error
 from desktop.i18n import LanguageSwitcher, is_language_change
-from desktop.input_box import InputBox
 from desktop.models import ModelsDialog
 from desktop.qt import (
     QAction,
@@ -22,21 +23,16 @@ from desktop.qt import (
     QCloseEvent,
     QEvent,
     QFileDialog,
-    QHBoxLayout,
     QKeySequence,
-    QLabel,
     QMainWindow,
-    QPushButton,
     QShortcut,
     QSplitter,
     QStackedWidget,
     Qt,
     QTimer,
-    QVBoxLayout,
-    QWidget,
     Slot,
 )
-from desktop.services import DEFAULT_SYSTEM_PROMPT, Services
+from desktop.services import Services, shown_message
 from desktop.settings import NEW_CONVERSATION_KEY, AppSettings, RegisteredModel
 from desktop.settings_dialog import (
     ConversationOptions,
@@ -47,77 +43,15 @@ from desktop.sidebar import Sidebar
 from desktop.status_bar import ChatStatusBar
 from desktop.theme import apply_theme
 from desktop.welcome import WelcomePage
-from desktop.workers import GenerationWorker, JobRunner
+from desktop.workers import GenerationOutcome, GenerationWorker, JobRunner
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 DRAFT_SAVE_DELAY_MS = 400
 
 
 def default_options() -> ConversationOptions:
     return ConversationOptions(DEFAULT_SYSTEM_PROMPT, "auto", GenerationSettings())
-
-
-class ChatPage(QWidget):
-    """Chat view, the edit banner and the input row."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 8)
-        header = QHBoxLayout()
-        header.setContentsMargins(12, 6, 12, 0)
-        self.title_label = QLabel(self)
-        font = self.title_label.font()
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.options_button = QPushButton(self)
-        header.addWidget(self.title_label, 1)
-        header.addWidget(self.options_button)
-        layout.addLayout(header)
-        self.view = ChatView(self)
-        layout.addWidget(self.view, 1)
-        self.edit_banner = QWidget(self)
-        banner = QHBoxLayout(self.edit_banner)
-        banner.setContentsMargins(12, 0, 12, 0)
-        self.edit_label = QLabel(self.edit_banner)
-        self.cancel_edit_button = QPushButton(self.edit_banner)
-        banner.addWidget(self.edit_label, 1)
-        banner.addWidget(self.cancel_edit_button)
-        self.edit_banner.hide()
-        layout.addWidget(self.edit_banner)
-        row = QHBoxLayout()
-        row.setContentsMargins(12, 0, 12, 0)
-        self.input = InputBox(self)
-        self.input.setFixedHeight(84)
-        self.send_button = QPushButton(self)
-        self.send_button.setMinimumHeight(40)
-        row.addWidget(self.input, 1)
-        row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(row)
-        self.generating = False
-        self.retranslate()
-
-    def set_generating(self, generating: bool) -> None:
-        self.generating = generating
-        self.input.send_enabled = not generating
-        self.retranslate()
-
-    def retranslate(self) -> None:
-        self.options_button.setText(self.tr("Conversation settings"))
-        self.edit_label.setText(self.tr("Editing a message: sending creates a new branch."))
-        self.cancel_edit_button.setText(self.tr("Cancel editing"))
-        self.input.setPlaceholderText(
-            self.tr("Type a message. Enter sends, Shift+Enter adds a line.")
-        )
-        self.send_button.setText(self.tr("Stop") if self.generating else self.tr("Send"))
-        self.send_button.setToolTip(
-            self.tr("Stop generating (Esc)") if self.generating else self.tr("Send (Enter)")
-        )
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if is_language_change(event):
-            self.retranslate()
-        super().changeEvent(event)
 
 
 class MainWindow(QMainWindow):
@@ -134,6 +68,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.engine: ChatEngine | None = None
         self.engine_model: RegisteredModel | None = None
+        self.engine_template = "auto"
         self.loading_model: RegisteredModel | None = None
         self.conversation_id: int | None = None
         self.editing_message_id: int | None = None
@@ -142,6 +77,7 @@ class MainWindow(QMainWindow):
         self.last_stats: GenerationStats | None = None
         self.new_options = default_options()
         self._send_when_loaded = False
+        self._closing = False
         self.setObjectName("mainWindow")
         self.resize(1100, 760)
 
@@ -250,7 +186,7 @@ class MainWindow(QMainWindow):
         self.stop_action.setText(self.tr("Stop generating"))
         self._update_title()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)
@@ -297,7 +233,7 @@ class MainWindow(QMainWindow):
         self.new_conversation()
 
     def new_conversation(self) -> None:
-        if self.generation is not None:
+        if self.busy:
             return
         self.save_draft()
         self.conversation_id = None
@@ -310,10 +246,11 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
         self._update_title()
         self._update_page()
+        self._ensure_template()
         self.chat.input.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
-        if self.generation is not None and conversation_id != self.conversation_id:
+        if self.busy and conversation_id != self.conversation_id:
             self.refresh_conversations()
             return
         self.save_draft()
@@ -326,9 +263,9 @@ class MainWindow(QMainWindow):
         self.settings.last_conversation = str(conversation_id)
         self._update_title()
         self._update_page()
-        self.sidebar.set_conversations(self.services.conversations(), conversation_id) if (
-            not self.sidebar.searching()
-        ) else None
+        if not self.sidebar.searching():
+            self.sidebar.set_conversations(self.services.conversations(), conversation_id)
+        self._ensure_template()
 
     def _open_search_hit(self, conversation_id: int, message_id: int) -> None:
         self.open_conversation(conversation_id)
@@ -343,7 +280,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.refresh_conversations)
 
     def _delete(self, conversation_id: int) -> None:
-        if self.generation is not None and conversation_id == self.conversation_id:
+        if self.busy and conversation_id == self.conversation_id:
             return
         self._guard(lambda: self.services.delete(conversation_id))
         if conversation_id == self.conversation_id:
@@ -366,14 +303,14 @@ class MainWindow(QMainWindow):
         self.sidebar.set_search_results(hits)
 
     def _switch_version(self, message_id: int) -> None:
-        if self.generation is not None:
+        if self.busy:
             return
         messages = self._guard(lambda: self.services.switch_version(message_id))
         if messages is not None:
-            self.chat.view.follow_bottom = False
-            self.chat.view.set_messages(messages)
+            self.chat.view.set_messages(messages, scroll=False)
 
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
+    def _guard(self, fn: Callable[[], T]) -> T | None:
+        """Run a store call; a storage error is shown to the user instead of raised."""
         try:
             return fn()
         except BllossomError as error:
@@ -382,7 +319,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ drafts
     def _draft_key(self) -> str:
-        return str(self.conversation_id) if self.conversation_id is not None else NEW_CONVERSATION_KEY
+        return (
+            str(self.conversation_id) if self.conversation_id is not None else NEW_CONVERSATION_KEY
+        )
 
     def save_draft(self) -> None:
         self._draft_timer.stop()
@@ -409,14 +348,19 @@ class MainWindow(QMainWindow):
             log.warning("could not save settings: %s", error)
 
     # ------------------------------------------------------------------ sending
+    @property
+    def busy(self) -> bool:
+        """A reply is being written (or about to start): editing actions wait."""
+        return self.generation is not None or self.chat.generating
+
     def _on_send_button(self) -> None:
-        if self.generation is not None:
+        if self.busy:
             self.stop_generation()
         else:
             self.chat.input.submit()
 
     def _on_escape(self) -> None:
-        if self.generation is not None:
+        if self.busy:
             self.stop_generation()
         elif self.editing_message_id is not None:
             self.cancel_edit()
@@ -428,9 +372,13 @@ class MainWindow(QMainWindow):
             if self.loading_model is not None:
                 # Sent as soon as the model is ready; the text stays editable meanwhile.
                 self._send_when_loaded = True
-                self.status.showMessage(self.tr("The message will be sent when the model is ready."))
+                self.status.showMessage(
+                    self.tr("The message will be sent when the model is ready.")
+                )
             else:
-                self.status.showMessage(self.tr("Open a model first: File › Open a GGUF file…"), 8000)
+                self.status.showMessage(
+                    self.tr("Open a model first: File › Open a GGUF file…"), 8000
+                )
             return
         try:
             if self.conversation_id is None:
@@ -448,7 +396,6 @@ class MainWindow(QMainWindow):
                 self.services.edit_user_message(self.editing_message_id, text)
             else:
                 self.services.add_user_message(self.conversation_id, text)
-            messages, writer = self.services.prepare_reply(self.conversation_id)
         except BllossomError as error:
             self.chat.input.setPlainText(text)
             show_error(self, error)
@@ -456,22 +403,41 @@ class MainWindow(QMainWindow):
         self.editing_message_id = None
         self.chat.edit_banner.hide()
         self.settings.drafts.pop(self._draft_key(), None)
-        self._save_settings()
+        # The question shows at once; the reply starts in the next event-loop turn, and
+        # the bookkeeping runs in turns of its own, so no single turn blocks for long.
+        self.chat.set_generating(True)
+        self.chat.view.set_messages(self.services.thread(self.conversation_id))
+        conversation_id = self.conversation_id
+        # Staggered, so that repaints and input are served between them.
+        QTimer.singleShot(1, lambda: self._begin_reply(conversation_id))
+        QTimer.singleShot(20, self.refresh_conversations)
+        QTimer.singleShot(30, self._update_title)
+        QTimer.singleShot(250, self._save_settings)
+
+    def _begin_reply(self, conversation_id: int) -> None:
+        if self._closing:  # the window closed in between: the question is saved, no reply
+            return
+        try:
+            messages, writer = self.services.prepare_reply(conversation_id)
+        except BllossomError as error:
+            self.chat.set_generating(False)
+            show_error(self, error)
+            return
         self._start_generation(messages, writer)
-        self.refresh_conversations()
-        self._update_title()
 
     def regenerate(self, message_id: int) -> None:
-        if self.generation is not None or self.engine is None:
+        if self.busy or self.engine is None:
             if self.engine is None:
-                self.status.showMessage(self.tr("Open a model first: File › Open a GGUF file…"), 8000)
+                self.status.showMessage(
+                    self.tr("Open a model first: File › Open a GGUF file…"), 8000
+                )
             return
         prepared = self._guard(lambda: self.services.prepare_regeneration(message_id))
         if prepared is not None:
             self._start_generation(*prepared)
 
     def start_edit(self, message_id: int) -> None:
-        if self.generation is not None:
+        if self.busy:
             return
         widget = self.chat.view.widget_for(message_id)
         if widget is None:
@@ -495,7 +461,7 @@ class MainWindow(QMainWindow):
         stream_widget = view.widget_for(writer.message_id)
         assert stream_widget is not None
         view.begin_stream(stream_widget)
-        worker = GenerationWorker(self.engine, messages, settings, writer.append)
+        worker = GenerationWorker(self.engine, messages, settings, writer)
         worker.pieces.connect(self._on_pieces)
         self.generation = worker
         self.chat.set_generating(True)
@@ -514,43 +480,30 @@ class MainWindow(QMainWindow):
         self.generation = None
         self.chat.set_generating(False)
 
-    def _on_generation_finished(self, stats: object) -> None:
-        writer = self.writer
+    def _on_generation_finished(self, outcome: object) -> None:
         self.writer = None
         self._end_generation()
-        if isinstance(stats, GenerationStats):
-            self.last_stats = stats
-            self.status.set_stats(stats)
-        if writer is None:
-            return
-        try:
-            message = writer.finish(stats if isinstance(stats, GenerationStats) else None)
-        except BllossomError as error:
-            show_error(self, error)
-            return
-        self._show_final(message.id)
+        assert isinstance(outcome, GenerationOutcome)
+        if outcome.stats is not None:
+            self.last_stats = outcome.stats
+            self.status.set_stats(outcome.stats)
+        self._show_final(outcome.message.id)
 
     def _on_generation_failed(self, error: BaseException) -> None:
         writer = self.writer
         self.writer = None
         self._end_generation()
         if writer is not None:
-            try:
-                message = writer.fail(error)
-                self._show_final(message.id)
-            except BllossomError as store_error:
-                log.warning("could not record the failed reply: %s", store_error)
+            self._show_final(writer.message_id)
         show_error(self, error)
 
     def _show_final(self, message_id: int) -> None:
-        from desktop.services import shown_message
-
         widget = self.chat.view.widget_for(message_id)
         if widget is not None:
             stored = self._guard(lambda: self.services.store.get_message(message_id))
             if stored is not None:
                 widget.set_message(shown_message(stored))
-        self.refresh_conversations()
+        QTimer.singleShot(0, self.refresh_conversations)
 
     def _copy(self, text: str) -> None:
         clipboard = QApplication.clipboard()
@@ -574,25 +527,34 @@ class MainWindow(QMainWindow):
         self.load_model(self.services.registered(info))
 
     def load_model(self, model: RegisteredModel) -> None:
-        if self.generation is not None:
+        if self.busy:
             return
         self.loading_model = model
         self.status.set_loading(model.name)
         self._update_page()
-        template = self.new_options.template
-        if self.conversation_id is not None:
-            template = self.services.conversation(self.conversation_id).template or template
+        template = self.current_options().template
         self.runner.run_function(
             lambda: self.services.load_engine(model, template),
-            lambda engine: self._on_model_loaded(model, engine),
+            lambda engine: self._on_model_loaded(model, engine, template),
             lambda error: self._on_model_failed(model, error),
         )
 
-    def _on_model_loaded(self, model: RegisteredModel, engine: object) -> None:
+    def _ensure_template(self) -> None:
+        """Reload the local model when this conversation uses another chat template."""
+        model = self.engine_model
+        if model is None or model.is_remote or self.loading_model is not None:
+            return
+        if self.current_options().template != self.engine_template:
+            self.load_model(model)
+
+    def _on_model_loaded(
+        self, model: RegisteredModel, engine: object, template: str = "auto"
+    ) -> None:
         if self.engine is not None:
             self.engine.close()
         self.engine = engine  # type: ignore[assignment]
         self.engine_model = model
+        self.engine_template = template
         self.loading_model = None
         self.settings.register_model(model)
         self.settings.last_model = model.key
@@ -650,7 +612,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         apply_theme(app, choice)
-        if self.conversation_id is not None and self.generation is None:
+        if self.conversation_id is not None and not self.busy:
+            self.chat.view.clear()  # colours are baked into the rendered HTML
             self.chat.view.set_messages(self.services.thread(self.conversation_id))
         self._save_settings()
 
@@ -681,8 +644,8 @@ class MainWindow(QMainWindow):
                     settings=options.settings,
                 )
             )
-        if options.template != previous.template and self.engine_model is not None:
-            self.load_model(self.engine_model)
+        if options.template != previous.template:
+            self._ensure_template()
 
     # ------------------------------------------------------------------ geometry, closing
     def _restore_geometry(self) -> None:
@@ -700,10 +663,11 @@ class MainWindow(QMainWindow):
         s.window_state = bytes(self.saveState().toBase64().data()).decode()
         s.splitter_state = bytes(self.splitter.saveState().toBase64().data()).decode()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._closing = True
         self.stop_generation()
         self.runner.wait_all()
-        if self.writer is not None:
+        if self.writer is not None and not self.writer.closed:
             try:
                 self.writer.finish(None)
             except BllossomError as error:

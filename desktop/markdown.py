@@ -10,15 +10,16 @@ code through :attr:`RenderedMarkdown.code_blocks`.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from markdown_it import MarkdownIt
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name, guess_lexer
-from pygments.util import ClassNotFound
+from pygments import highlight  # type: ignore[import-untyped]
+from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
+from pygments.lexers import get_lexer_by_name, guess_lexer  # type: ignore[import-untyped]
+from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
 COPY_SCHEME = "copy"
 
@@ -68,6 +69,7 @@ class MarkdownRenderer:
         self.style = style or MarkdownStyle()
         self._md = MarkdownIt("commonmark", {"html": False, "breaks": True})
         self._md.enable(["table", "strikethrough"])
+
         # markdown-it rebinds rule functions to its renderer, so hand it a closure.
         def fence(renderer: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
             return self._render_fence(tokens, idx, env)
@@ -109,3 +111,36 @@ class MarkdownRenderer:
 def plain_to_html(text: str) -> str:
     """User messages are shown as typed (escaped, newlines kept), not as Markdown."""
     return html.escape(text).replace("\n", "<br>")
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+CHUNK_CHARS = 600
+"""A chunk is closed once it holds this much; closed chunks are never re-rendered."""
+
+
+def split_chunks(text: str, chunk_chars: int = CHUNK_CHARS) -> list[str]:
+    """Split Markdown at blank lines outside code fences, into chunks of about
+    ``chunk_chars``. Appending text only ever changes the *last* chunk, so a streaming
+    reply re-renders a bounded amount per update instead of the whole reply.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    fence: str | None = None
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        current.append(line)
+        size += len(line) + 1
+        match = _FENCE.match(line)
+        if match:
+            marker = match.group(1)
+            if fence is None:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = None
+        is_last = index == len(lines) - 1
+        if not is_last and fence is None and not line.strip() and size >= chunk_chars:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+    chunks.append("\n".join(current))
+    return chunks

@@ -103,7 +103,7 @@ class ModelsDialog(QDialog):
         self.add_remote_button.setText(self.tr("Add and use this server"))
         self._fill()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)

@@ -10,19 +10,17 @@ is thread safe by its own contract.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bllossom_core import LocalEngine, RemoteEngine
 from bllossom_core.errors import InputError
-from converter import SUPPORTED_QUANTS, ConversionResult, ProgressEvent, convert
 from bllossom_core.gguf_inspect import read_gguf_info
 from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter
-from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
 from bllossom_core.types import CancelToken, ChatEngine, ChatMessage, GenerationSettings
-
+from converter import SUPPORTED_QUANTS, ConversionResult, ProgressEvent, convert
 from desktop.chat_view import ShownMessage
 from desktop.settings import RegisteredModel
 from desktop.sidebar import ConversationEntry, SearchEntry
@@ -53,13 +51,6 @@ def shown_message(message: Message) -> ShownMessage:
         complete=message.complete,
         error=message.error,
     )
-
-
-def _core_class(name: str, module: str) -> Any:
-    """``bllossom_core.<name>``, or its defining module while the core does not re-export it."""
-    core = importlib.import_module("bllossom_core")
-    found = getattr(core, name, None)
-    return found if found is not None else getattr(importlib.import_module(module), name)
 
 
 class Services:
@@ -120,7 +111,9 @@ class Services:
 
     def search(self, query: str) -> list[SearchEntry]:
         return [
-            SearchEntry(h.conversation_id, h.conversation_title, h.message_id, h.excerpt, h.highlights)
+            SearchEntry(
+                h.conversation_id, h.conversation_title, h.message_id, h.excerpt, h.highlights
+            )
             for h in self.store.search(query)
         ]
 
@@ -153,7 +146,9 @@ class Services:
         """Read a GGUF's header safely (no weights): name, size, quantization."""
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"{path} does not exist.", hint="Choose an existing .gguf file.", path=path)
+            raise InputError(
+                f"{path} does not exist.", hint="Choose an existing .gguf file.", path=path
+            )
         info = read_gguf_info(path)
         return ModelInfo(
             name=info.name,
@@ -177,15 +172,11 @@ class Services:
     def load_engine(model: RegisteredModel, template: str) -> ChatEngine:
         """Open a model; slow (seconds), so call it from a worker thread."""
         if model.is_remote:
-            remote_engine = _core_class("RemoteEngine", "bllossom_core.remote")
-            remote: ChatEngine = remote_engine(
+            return RemoteEngine(
                 model.base_url, model.api_key or None, model=model.remote_model or None
             )
-            return remote
         Services.inspect_model(model.path)  # a corrupt file fails here, fast and safely
-        local_engine = _core_class("LocalEngine", "bllossom_core.engine")
-        local: ChatEngine = local_engine.load(model.path, template=template)
-        return local
+        return LocalEngine.load(model.path, template=template)
 
     # ------------------------------------------------------------------ conversion
     @staticmethod
@@ -198,6 +189,4 @@ class Services:
         verify: bool = True,
     ) -> ConversionResult:
         """Run the converter (from a worker thread); the result carries the report."""
-        return convert(
-            source, output, quant, verify=verify, progress=progress, cancel=cancel
-        )
+        return convert(source, output, quant, verify=verify, progress=progress, cancel=cancel)

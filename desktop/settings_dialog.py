@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
 from bllossom_core.types import GenerationSettings
-
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QComboBox,
@@ -21,7 +21,7 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-from desktop.services import DEFAULT_SYSTEM_PROMPT, TEMPLATES
+from desktop.services import TEMPLATES
 
 
 class SettingsDialog(QDialog):
@@ -32,6 +32,7 @@ class SettingsDialog(QDialog):
 
     def __init__(self, language: str, theme: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setMinimumWidth(380)
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.language_label = QLabel(self)
@@ -62,8 +63,11 @@ class SettingsDialog(QDialog):
             ),
             (
                 self.theme_combo,
-                [("system", self.tr("System default")), ("light", self.tr("Light")),
-                 ("dark", self.tr("Dark"))],
+                [
+                    ("system", self.tr("System default")),
+                    ("light", self.tr("Light")),
+                    ("dark", self.tr("Dark")),
+                ],
                 self._theme,
             ),
         ):
@@ -74,7 +78,7 @@ class SettingsDialog(QDialog):
             combo.setCurrentIndex(max(0, combo.findData(value)))
             combo.blockSignals(False)
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)
@@ -102,9 +106,18 @@ class ConversationSettingsDialog(QDialog):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         self.form = QFormLayout()
-        self.labels = {key: QLabel(self) for key in (
-            "system", "template", "temperature", "top_p", "top_k", "repeat", "max_tokens"
-        )}
+        self.labels = {
+            key: QLabel(self)
+            for key in (
+                "system",
+                "template",
+                "temperature",
+                "top_p",
+                "top_k",
+                "repeat",
+                "max_tokens",
+            )
+        }
         self.system_prompt = QPlainTextEdit(options.system_prompt, self)
         self.system_prompt.setMinimumHeight(80)
         self.template = QComboBox(self)
@@ -119,8 +132,15 @@ class ConversationSettingsDialog(QDialog):
         self.max_tokens.setValue(options.settings.max_tokens)
         for key, widget in zip(
             self.labels,
-            (self.system_prompt, self.template, self.temperature, self.top_p, self.top_k,
-             self.repeat_penalty, self.max_tokens),
+            (
+                self.system_prompt,
+                self.template,
+                self.temperature,
+                self.top_p,
+                self.top_k,
+                self.repeat_penalty,
+                self.max_tokens,
+            ),
             strict=True,
         ):
             self.form.addRow(self.labels[key], widget)
@@ -172,7 +192,7 @@ class ConversationSettingsDialog(QDialog):
             self.template.addItem(names[key], key)
         self.template.setCurrentIndex(max(0, self.template.findData(current)))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)

@@ -52,9 +52,8 @@ def highlighted_html(excerpt: str, highlights: tuple[tuple[int, int], ...], colo
         if start < position:
             continue
         parts.append(html.escape(excerpt[position:start]))
-        parts.append(
-            f'<span style="background-color: {color};"><b>{html.escape(excerpt[start:end])}</b></span>'
-        )
+        match = html.escape(excerpt[start:end])
+        parts.append(f'<span style="background-color: {color};"><b>{match}</b></span>')
         position = end
     parts.append(html.escape(excerpt[position:]))
     return "".join(parts)
@@ -82,7 +81,8 @@ class Sidebar(QWidget):
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setEditTriggers(
-            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         self.list.setWordWrap(True)
         self.list.itemClicked.connect(self._on_item_activated)
@@ -135,7 +135,7 @@ class Sidebar(QWidget):
         self.undo_label.setText(self.tr("Conversation deleted."))
         self.undo_button.setText(self.tr("Undo"))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bllossom_core.types import DeviceReport, GenerationStats
-
 from desktop.i18n import is_language_change
 from desktop.qt import QEvent, QLabel, QStatusBar, QWidget
 
@@ -23,7 +22,7 @@ class ChatStatusBar(QStatusBar):
         self._loading: str | None = None
         self.retranslate()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)
@@ -60,9 +59,12 @@ class ChatStatusBar(QStatusBar):
         if device is None or self._loading:
             return ""
         if device.backend == "cuda":
-            return self.tr("GPU: %1, %2/%3 layers").replace("%1", device.gpu_name or "?").replace(
-                "%2", str(device.gpu_layers)
-            ).replace("%3", str(device.total_layers))
+            return (
+                self.tr("GPU: %1, %2/%3 layers")
+                .replace("%1", device.gpu_name or "?")
+                .replace("%2", str(device.gpu_layers))
+                .replace("%3", str(device.total_layers))
+            )
         if device.backend == "remote":
             return self.tr("Remote server")
         reason = device.fallback_reason or ""

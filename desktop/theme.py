@@ -37,7 +37,9 @@ def apply_fonts(app: QApplication) -> list[str]:
 
 def monospace_family() -> str:
     found = available_families(MONO_FAMILIES)
-    return found[0] if found else QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+    return (
+        found[0] if found else QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+    )
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class WelcomePage(QWidget):
         self.convert_button.setText(self.tr("Convert a Hugging Face model…"))
         self.models_button.setText(self.tr("Models and remote servers…"))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
         super().changeEvent(event)

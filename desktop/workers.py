@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from bllossom_core.errors import Cancelled
-from bllossom_core.types import CancelToken, ChatEngine, ChatMessage, GenerationSettings
-
+from bllossom_core.errors import BllossomError, Cancelled
+from bllossom_core.store import Message, ReplyWriter
+from bllossom_core.types import (
+    CancelToken,
+    ChatEngine,
+    ChatMessage,
+    GenerationSettings,
+    GenerationStats,
+)
 from desktop.qt import QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -46,8 +53,21 @@ class FunctionWorker(Worker):
             self.finished.emit(result)
 
 
+@dataclass(frozen=True)
+class GenerationOutcome:
+    stats: GenerationStats | None
+    """``None`` when the engine raised ``Cancelled`` before it had stats."""
+    message: Message
+    """The saved reply, as committed by the writer."""
+
+
 class GenerationWorker(Worker):
-    """Streams one reply: pieces go to ``reply_writer.append`` and to ``pieces``."""
+    """Streams one reply into ``writer`` (the store) and, piece by piece, to ``pieces``.
+
+    The writer is finished here too, so the final commit (an fsync) never runs on the
+    GUI thread. ``finished`` carries a :class:`GenerationOutcome`; ``failed`` the error
+    (the partial reply is saved with it).
+    """
 
     pieces = Signal(str)
 
@@ -56,33 +76,46 @@ class GenerationWorker(Worker):
         engine: ChatEngine,
         messages: list[ChatMessage],
         settings: GenerationSettings,
-        append: Callable[[str], None],
+        writer: ReplyWriter,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.messages = messages
         self.settings = settings
         self.cancel = CancelToken()
-        self._append = append
+        self.writer = writer
 
     @Slot()
     def run(self) -> None:
         # Every piece is signalled at once (a queued signal costs microseconds); the
         # chat view coalesces them into one repaint per frame. Holding pieces back here
         # would delay the last token of a slow model until the next one arrives.
+        writer = self.writer
         try:
             stream = self.engine.stream_chat(self.messages, self.settings, self.cancel)
             for piece in stream:
-                self._append(piece)
+                writer.append(piece)
                 self.pieces.emit(piece)
                 if self.cancel.cancelled:
                     break
-            self.finished.emit(stream.stats)
+            stats: GenerationStats | None = stream.stats
         except Cancelled:
-            self.finished.emit(None)
+            stats = None
         except BaseException as error:
             log.debug("generation failed", exc_info=True)
+            if not writer.closed:
+                try:
+                    writer.fail(error)
+                except BllossomError as store_error:
+                    log.warning("could not record the failed reply: %s", store_error)
             self.failed.emit(error)
+            return
+        try:
+            message = writer.finish(stats)
+        except BaseException as error:
+            self.failed.emit(error)
+            return
+        self.finished.emit(GenerationOutcome(stats, message))
 
 
 class _Relay(QObject):

@@ -34,7 +34,17 @@ def display() -> Iterator[str]:
         pytest.skip(f"needs {' and '.join(MISSING)} (installed by scripts/setup)")
     read_fd, write_fd = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"],
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_fd),
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
         pass_fds=(write_fd,),
         stderr=subprocess.DEVNULL,
     )
@@ -144,7 +154,7 @@ def test_chat_restart_and_kill(display: str, tmp_path: Path) -> None:
         return thread if done else []
 
     thread = wait_for(lambda: answered(2), 90, "the streamed answer")
-    assert [(m.role, m.text) for m in thread][0] == ("user", first)  # once, every syllable
+    assert (thread[0].role, thread[0].text) == ("user", first)  # once, every syllable
     assert thread[1].role == "assistant" and thread[1].generated_tokens > 0
     assert app.quit() == 0
 

@@ -39,22 +39,22 @@ def test_pieces_are_coalesced_into_few_renders(qtbot, view) -> None:  # type: ig
 
 
 def test_only_the_streaming_message_is_rerendered(qtbot, view) -> None:  # type: ignore[no-untyped-def]
-    messages = long_conversation(20) + [ShownMessage(id=99, role="assistant", text="")]
+    messages = [*long_conversation(20), ShownMessage(id=99, role="assistant", text="")]
     view.set_messages(messages)
-    first_body = view.widgets[0].body.text()
+    first_body = view.widgets[0].body_html()
     view.begin_stream(view.widgets[-1])
     view.add_piece("**굵게**")
     view.flush_stream()
-    assert "<strong>굵게</strong>" in view.widgets[-1].body.text()
-    assert view.widgets[0].body.text() == first_body
-    # While a reply streams, version/edit buttons elsewhere are disabled.
-    assert not view.widgets[0].edit_button.isEnabled()
+    assert "<strong>굵게</strong>" in view.widgets[-1].body_html()
+    assert view.widgets[0].body_html() == first_body
+    # While it streams, the reply's own buttons are disabled.
+    assert not view.widgets[-1].regenerate_button.isEnabled()
     view.stop_stream()
-    assert view.widgets[0].edit_button.isEnabled()
+    assert view.widgets[-1].regenerate_button.isEnabled()
 
 
 def test_auto_scroll_follows_until_user_scrolls_up(qtbot, view) -> None:  # type: ignore[no-untyped-def]
-    view.set_messages(long_conversation(30) + [ShownMessage(id=99, role="assistant", text="")])
+    view.set_messages([*long_conversation(30), ShownMessage(id=99, role="assistant", text="")])
     bar = view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=2000)
     view.begin_stream(view.widgets[-1])
@@ -78,7 +78,9 @@ def test_auto_scroll_follows_until_user_scrolls_up(qtbot, view) -> None:  # type
     max_before = bar.maximum()
     view.add_piece("끝.\n\n" * 20)
     view.flush_stream()
-    qtbot.waitUntil(lambda: bar.maximum() > max_before and bar.value() == bar.maximum(), timeout=2000)
+    qtbot.waitUntil(
+        lambda: bar.maximum() > max_before and bar.value() == bar.maximum(), timeout=2000
+    )
     view.stop_stream()
 
 
@@ -86,3 +88,23 @@ def test_interrupted_reply_is_marked(view) -> None:  # type: ignore[no-untyped-d
     view.set_messages([ShownMessage(id=1, role="assistant", text="반쯤", complete=False)])
     assert view.widgets[0].notice.text() == "This reply was interrupted."
     assert not view.widgets[0].notice.isHidden()
+
+
+def test_long_conversation_opens_at_its_end_then_fills_in(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    from desktop.chat_view import FIRST_BATCH
+
+    messages = long_conversation(200)
+    view.set_messages(messages)
+    assert len(view.widgets) == FIRST_BATCH and view.loading
+    assert [w.message.id for w in view.widgets] == [m.id for m in messages[-FIRST_BATCH:]]
+    qtbot.waitUntil(lambda: not view.loading, timeout=10_000)
+    assert [w.message.id for w in view.widgets] == [m.id for m in messages]
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=2000)
+
+
+def test_jumping_to_an_early_message_loads_it_at_once(view) -> None:  # type: ignore[no-untyped-def]
+    view.set_messages(long_conversation(100))
+    widget = view.widget_for(3)
+    assert widget is not None and widget.message.id == 3
+    assert not view.loading and len(view.widgets) == 100

@@ -21,19 +21,44 @@ from desktop.qt import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    Qt,
     QTableWidget,
     QWidget,
 )
 from desktop.settings import RegisteredModel
 from desktop.settings_dialog import ConversationSettingsDialog, SettingsDialog
-from tests.unit.desktop.conftest import ScriptedEngine, use_engine
+from tests.unit.desktop.scripted import ScriptedEngine, use_engine
 
 TS_FILE = I18N_DIR / "bllossom_ko.ts"
 # Proper names, product names, key names and units that are the same in Korean.
 ALLOWED_WORDS = {
-    "Bllossom", "GGUF", "Hugging", "Face", "Llama", "Bllossom", "CPU", "GPU", "API", "URL",
-    "OpenAI", "Enter", "Shift", "Ctrl", "Esc", "Top", "English", "temperature", "MLP",
-    "KTLim", "llama", "Korean", "gguf", "http", "localhost", "CUDA", "tiny", "Q4_K_M",
+    "Bllossom",
+    "GGUF",
+    "Hugging",
+    "Face",
+    "Llama",
+    "CPU",
+    "GPU",
+    "API",
+    "URL",
+    "OpenAI",
+    "Enter",
+    "Shift",
+    "Ctrl",
+    "Esc",
+    "Top",
+    "English",
+    "temperature",
+    "MLP",
+    "KTLim",
+    "llama",
+    "Korean",
+    "gguf",
+    "http",
+    "localhost",
+    "CUDA",
+    "tiny",
+    "Q4_K_M",
 }
 
 
@@ -76,7 +101,9 @@ def test_catalogue_covers_every_string_in_the_source(tmp_path: Path) -> None:
     assert extracted <= translated, sorted(extracted - translated)
 
 
-def test_missing_qm_is_compiled_from_the_ts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_qm_is_compiled_from_the_ts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import desktop.i18n as i18n
 
     fake_dir = tmp_path / "i18n"
@@ -133,15 +160,17 @@ def test_every_visible_string_is_korean(qtbot, make_window) -> None:  # type: ig
     use_engine(window, ScriptedEngine([["답변"], ["다른 답변"]]))
     window.chat.input.setPlainText("질문")
     window.chat.input.submit()
-    qtbot.waitUntil(lambda: window.generation is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     window.regenerate(window.chat.view.widgets[-1].message.id)
-    qtbot.waitUntil(lambda: window.generation is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     window.sidebar.undo_bar.show()
     problems = untranslated(visible_texts(window))
     dialogs: list[QWidget] = [
         SettingsDialog("ko", "light", window),
         ConversationSettingsDialog(window.current_options(), window),
-        ModelsDialog([RegisteredModel(name="tiny", path="/m/tiny.gguf", size_bytes=10)], "", window),
+        ModelsDialog(
+            [RegisteredModel(name="tiny", path="/m/tiny.gguf", size_bytes=10)], "", window
+        ),
         ConvertDialog(window.services, window),
     ]
     for dialog in dialogs:
@@ -154,8 +183,9 @@ def test_every_visible_string_is_korean(qtbot, make_window) -> None:  # type: ig
 def test_language_switches_live_without_restart(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window(language="en")
     assert window.sidebar.new_button.text() == "New chat"
-    window.show_settings()
+    qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)  # Ctrl+,
     dialog = window.findChild(SettingsDialog)
+    assert dialog is not None and dialog.isVisible()
     dialog.language_combo.setCurrentIndex(dialog.language_combo.findData("ko"))
     # Qt posts LanguageChange to every widget; they retranslate when it is delivered.
     qtbot.waitUntil(lambda: window.sidebar.new_button.text() == "새 대화", timeout=2000)

@@ -6,17 +6,16 @@ import threading
 
 from bllossom_core.errors import GGUFError
 from bllossom_core.store import ConversationStore
-
 from desktop.qt import QApplication, QMessageBox, Qt
 from desktop.settings import AppSettings
-from tests.unit.desktop.conftest import ScriptedEngine, use_engine
+from tests.unit.desktop.scripted import ScriptedEngine, use_engine
 
 
 def send(qtbot, window, text: str) -> None:  # type: ignore[no-untyped-def]
     box = window.chat.input
     box.setPlainText(text)
     qtbot.keyClick(box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.generation is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
 
 
 def shown_texts(window) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -39,7 +38,7 @@ def test_send_streams_reply_saves_it_and_shows_stats(qtbot, make_window) -> None
     use_engine(window, engine)
     send(qtbot, window, "안녕?")
     assert shown_texts(window) == [("user", "안녕?"), ("assistant", "안녕하세요! **반가워요**")]
-    assert "<strong>반가워요</strong>" in window.chat.view.widgets[1].body.text()
+    assert "<strong>반가워요</strong>" in window.chat.view.widgets[1].body_html()
     # The prompt had the seed card's system prompt and the question.
     assert [m.role for m in engine.prompts[0]] == ["system", "user"]
     assert "당신은 유능한 AI 어시스턴트" in engine.prompts[0][0].content
@@ -58,14 +57,17 @@ def test_stop_button_and_escape_stop_generation(qtbot, make_window) -> None:  # 
     use_engine(window, ScriptedEngine([["첫", "둘", "셋", "넷"]], gate=gate))
     window.chat.input.setPlainText("길게 말해줘")
     qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
-    assert window.generation is not None
     assert window.chat.send_button.text() == "Stop"
+    qtbot.waitUntil(lambda: window.generation is not None, timeout=5000)
     worker = window.generation
     qtbot.waitUntil(lambda: window.chat.view.streamed_text == "첫", timeout=5000)
+    # Editing another message is ignored while the reply is being written.
+    qtbot.mouseClick(window.chat.view.widgets[0].edit_button, Qt.MouseButton.LeftButton)
+    assert window.editing_message_id is None
     qtbot.keyClick(window.chat.input, Qt.Key.Key_Escape)
     assert worker.cancel.cancelled
     gate.set()
-    qtbot.waitUntil(lambda: window.generation is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     assert window.chat.send_button.text() == "Send"
     reply = shown_texts(window)[-1][1]
     assert reply in ("첫", "첫둘")  # stopped within a token of the Esc
@@ -79,7 +81,7 @@ def test_regenerate_keeps_versions_browsable(qtbot, make_window) -> None:  # typ
     send(qtbot, window, "질문")
     reply_widget = window.chat.view.widgets[-1]
     qtbot.mouseClick(reply_widget.regenerate_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.generation is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     last = window.chat.view.widgets[-1]
     assert last.message.text == "second answer"
     assert last.version_label.text() == "2/2" and last.version_label.isVisible()
@@ -111,7 +113,7 @@ def test_copy_message_and_code_block(qtbot, make_window) -> None:  # type: ignor
     use_engine(window, ScriptedEngine([["코드:\n\n```python\nprint('안녕')\n```\n"]]))
     send(qtbot, window, "코드 줘")
     reply = window.chat.view.widgets[-1]
-    reply.body.linkActivated.emit("copy:0")
+    reply.chunk_labels[0].linkActivated.emit("copy:0")
     assert QApplication.clipboard().text() == "print('안녕')\n"
     qtbot.mouseClick(reply.copy_button, Qt.MouseButton.LeftButton)
     assert QApplication.clipboard().text().startswith("코드:")
@@ -147,6 +149,7 @@ def test_search_finds_korean_words_of_any_length(qtbot, make_window) -> None:  #
     assert window.sidebar.search_box.hasFocus()
     for query in ("수", "수도", "대한민국의"):
         window.sidebar.search_box.setText(query)
+
         def highlighted(query: str = query) -> bool:
             item = window.sidebar.list.item(0)
             label = window.sidebar.list.itemWidget(item) if item is not None else None
@@ -199,3 +202,69 @@ def test_corrupt_model_error_is_shown_in_korean(qtbot, make_window, tmp_path) ->
     assert str(broken) in box.detailedText() or "GGUF" in box.detailedText()
     assert window.engine is None
     assert isinstance(GGUFError("x"), Exception)
+
+
+def test_real_model_loads_in_background_and_queued_message_is_sent(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from tests.fixtures.gguf_models import fixture_gguf
+
+    model = fixture_gguf("llama2-spm-ko")
+    window = make_window()
+    window.open_model_file(model)
+    # The call returned at once: the model loads in a worker thread.
+    assert window.engine is None and window.loading_model is not None
+    assert window.status.model_label.text().startswith("Loading")
+    window.chat.input.setPlainText("모델이 준비되면 보내 주세요")
+    window.chat.input.submit()
+    assert window.chat.input.toPlainText() == "모델이 준비되면 보내 주세요"  # kept, queued
+    qtbot.waitUntil(lambda: window.engine is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: len(window.chat.view.widgets) == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
+    assert window.chat.input.toPlainText() == ""
+    assert shown_texts(window)[0] == ("user", "모델이 준비되면 보내 주세요")
+    store = ConversationStore()
+    reply = store.thread(window.conversation_id)[-1]
+    assert reply.complete and reply.generated_tokens > 0
+    assert "CPU" in window.status.device_label.text()
+    assert "F16" in window.status.model_label.text()
+    assert AppSettings.load().last_model == str(model.resolve())
+
+
+def test_template_choice_reloads_the_model_with_it(qtbot, make_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from desktop.services import Services
+    from desktop.settings_dialog import ConversationOptions
+
+    window = make_window()
+    use_engine(window, ScriptedEngine([["a"]]))
+    loads: list[str] = []
+
+    def load_engine(model, template):  # type: ignore[no-untyped-def]
+        loads.append(template)
+        return ScriptedEngine([["b"]])
+
+    monkeypatch.setattr(Services, "load_engine", staticmethod(load_engine))
+    options = window.current_options()
+    window._apply_options(ConversationOptions(options.system_prompt, "llama3", options.settings))
+    qtbot.waitUntil(lambda: window.engine_template == "llama3", timeout=5000)
+    assert loads == ["llama3"]
+    send(qtbot, window, "질문")
+    assert ConversationStore().get_conversation(window.conversation_id).template == "llama3"
+    # A conversation with the automatic template switches the model back.
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.engine_template == "auto", timeout=5000)
+    assert loads == ["llama3", "auto"]
+
+
+def test_closing_while_generating_saves_the_partial_reply(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    gate = threading.Event()
+    window = make_window()
+    use_engine(window, ScriptedEngine([["부분", " 답변", " 나머지"]], gate=gate))
+    window.chat.input.setPlainText("닫기 전에")
+    window.chat.input.submit()
+    qtbot.waitUntil(lambda: window.chat.view.streamed_text == "부분", timeout=5000)
+    gate.set()
+    window.close()  # stops the reply, waits for the worker, saves everything
+    store = ConversationStore()
+    (conversation,) = store.list_conversations()
+    reply = store.thread(conversation.id)[-1]
+    assert reply.text.startswith("부분") and reply.complete
+    assert AppSettings.load().last_conversation == str(conversation.id)

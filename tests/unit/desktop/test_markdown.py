@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from desktop.markdown import MarkdownRenderer, MarkdownStyle, plain_to_html
+from desktop.markdown import MarkdownRenderer, MarkdownStyle, plain_to_html, split_chunks
 
 
 def render(text: str) -> tuple[str, list[str]]:
@@ -43,3 +43,18 @@ def test_unfinished_fence_while_streaming_still_renders() -> None:
 
 def test_user_text_is_shown_verbatim() -> None:
     assert plain_to_html("# 아님\n<b>x</b>") == "# 아님<br>&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_chunks_only_change_at_the_end_while_streaming() -> None:
+    text = "".join(f"문단 {i} " * 30 + "\n\n" for i in range(20))
+    text += "```python\n" + "x = 1\n\n" * 200 + "```\n\n끝"
+    final = split_chunks(text)
+    assert "".join(final) != "" and "\n".join(final) == text
+    assert len(final) > 3
+    # No split inside the fence: the code block with blank lines stays in one chunk.
+    assert sum(chunk.count("```") for chunk in final) == 2
+    assert any(chunk.count("```") == 2 for chunk in final)
+    for cut in range(0, len(text), 97):
+        prefix = split_chunks(text[:cut])
+        # Every chunk but the last of a prefix is already final.
+        assert prefix[:-1] == final[: len(prefix) - 1]

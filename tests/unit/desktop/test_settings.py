@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from bllossom_core.paths import settings_path
-
 from desktop.settings import AppSettings, RegisteredModel
 
 
