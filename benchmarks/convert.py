@@ -99,15 +99,24 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=2048)
     parser.add_argument("--intermediate", type=int, default=5632)
     parser.add_argument("--layers", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per pipeline (best time)")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        params = build_checkpoint(args.build, args.hidden, args.intermediate, args.layers)
+        print(f"built a {params / 1e9:.2f}B-parameter bf16 checkpoint in {args.build}")
+        return 0
 
     from tests.unit.converter.oracle import oracle_root
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bllossom-bench-"))
     source = work / "ckpt"
     if not (source / "model.safetensors").is_file():
-        params = build_checkpoint(source, args.hidden, args.intermediate, args.layers)
-        print(f"built a {params / 1e9:.2f}B-parameter bf16 checkpoint in {source}")
+        # Built in a child process: a child's peak RSS starts from its parent's at spawn,
+        # so this process must stay small for the measurements to mean anything.
+        build = [sys.executable, __file__, "--build", str(source)]
+        build += ["--hidden", str(args.hidden), "--intermediate", str(args.intermediate)]
+        measure([*build, "--layers", str(args.layers)])
     py = sys.executable
     oracle = str(oracle_root() / "run_oracle.py")
     quantize = (
@@ -118,18 +127,24 @@ def main() -> int:
     ours = [py, "-m", "bllossom_core.cli", "convert", str(source), "--quiet", "--force"]
     rows = []
 
-    def run(label: str, mine: list[list[str]], theirs: list[list[str]]) -> None:
-        our_time, our_rss = 0.0, 0
-        for command in mine:
-            t, r = measure(command)
-            our_time, our_rss = our_time + t, max(our_rss, r)
-        ref_time, ref_rss = 0.0, 0
-        for command in theirs:
-            t, r = measure(command)
-            ref_time, ref_rss = ref_time + t, max(ref_rss, r)
-        rows.append((label, our_time, ref_time, our_rss, ref_rss))
+    def pipeline(commands: list[list[str]]) -> tuple[float, int]:
+        total, peak = 0.0, 0
+        for command in commands:
+            seconds, rss = measure(command)
+            total, peak = total + seconds, max(peak, rss)
         for f in work.glob("*.gguf"):
             f.unlink()
+        return total, peak
+
+    def run(label: str, mine: list[list[str]], theirs: list[list[str]]) -> None:
+        our_time = ref_time = float("inf")
+        our_rss = ref_rss = 0
+        for _ in range(args.repeat):  # alternate, so both see the same machine load
+            seconds, rss = pipeline(mine)
+            our_time, our_rss = min(our_time, seconds), max(our_rss, rss)
+            seconds, rss = pipeline(theirs)
+            ref_time, ref_rss = min(ref_time, seconds), max(ref_rss, rss)
+        rows.append((label, our_time, ref_time, our_rss, ref_rss))
 
     f16_ref = str(work / "ref-f16.gguf")
     run(

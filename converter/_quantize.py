@@ -56,7 +56,6 @@ _TYPES = (
     QuantType("Q3_K_S", F.MOSTLY_Q3_K_S, 3.5),
     QuantType("IQ3_M", F.MOSTLY_IQ3_M, 3.7),
     QuantType("IQ3_S", F.MOSTLY_IQ3_S, 3.44),
-    QuantType("IQ3_XS", F.MOSTLY_IQ3_XS, 3.3),
     QuantType("Q2_K", F.MOSTLY_Q2_K, 3.35),
 )
 QUANT_TYPES: dict[str, QuantType] = {t.name: t for t in _TYPES}

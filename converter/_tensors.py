@@ -182,14 +182,15 @@ def _to_float32(raw: np.ndarray, dtype: str) -> np.ndarray:
 _SAME_STORAGE = {"F32": Q.F32, "F16": Q.F16, "BF16": Q.BF16}
 
 
-def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> bytes:
-    """Raw source rows (bf16 as uint16) -> the bytes of ``qtype``."""
+def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> memoryview:
+    """Raw source rows (bf16 as uint16) -> the bytes of ``qtype``, without a copy when
+    the storage type is unchanged."""
     if _SAME_STORAGE.get(dtype) == qtype:
-        return np.ascontiguousarray(raw).tobytes()
+        return np.ascontiguousarray(raw).data.cast("B")
     data = _to_float32(raw, dtype)
     if data.ndim == 0:
         data = data.reshape(1)
-    return np.asarray(gguf.quants.quantize(data, qtype)).tobytes()
+    return np.ascontiguousarray(gguf.quants.quantize(data, qtype)).data.cast("B")
 
 
 def _row_order(rows: int, heads: int) -> np.ndarray:
@@ -200,7 +201,7 @@ def _row_order(rows: int, heads: int) -> np.ndarray:
     return np.arange(rows).reshape(heads, 2, rows // heads // 2).swapaxes(1, 2).reshape(-1)
 
 
-def stream_bytes(tensor: PlannedTensor, on_bytes: Callable[[int], None]) -> Iterator[bytes]:
+def stream_bytes(tensor: PlannedTensor, on_bytes: Callable[[int], None]) -> Iterator[memoryview]:
     """The tensor's GGUF bytes in pieces of about 32 MiB; ``on_bytes`` gets source bytes."""
     if tensor.constant is not None:
         yield encode(tensor.constant, "F32", tensor.qtype)

@@ -68,6 +68,8 @@ class VerificationReport:
     tokenizer_cases: int = 0
     tokenizer_mismatches: list[TokenMismatch] = field(default_factory=list)
     logits: list[LogitComparison] = field(default_factory=list)
+    skipped: str | None = None
+    """Why the tokenizer check could not run (a reference library is not installed)."""
 
     @property
     def tokenizer_ok(self) -> bool:
@@ -86,6 +88,8 @@ class VerificationReport:
         return float(np.mean([c.top1_agreement for c in self.logits])) if self.logits else None
 
     def format(self) -> str:
+        if self.skipped:
+            return f"Tokenizer parity: skipped ({self.skipped})"
         ok = self.tokenizer_cases - len(self.tokenizer_mismatches)
         lines = [f"Tokenizer parity: {ok}/{self.tokenizer_cases} probe texts identical"]
         for miss in self.tokenizer_mismatches[:3]:
@@ -180,8 +184,14 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 def compare_logits(
     gguf_path: Path, folder: Path, prompts: tuple[str, ...] = LOGIT_PROMPTS
 ) -> list[LogitComparison]:
-    import torch
-    import transformers
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        raise ModelLoadError(
+            "Comparing logits needs torch and transformers.",
+            hint="pip install 'bllossom-desktop[verify]'.",
+        ) from None
 
     reference = reference_tokenizer(folder)
     transformers.utils.logging.disable_progress_bar()
@@ -223,6 +233,8 @@ def verify_gguf(
     report = VerificationReport(gguf_path)
     try:
         report.tokenizer_cases, report.tokenizer_mismatches = check_tokenizer(gguf_path, folder)
+    except ImportError as exc:
+        report.skipped = f"{exc.name} is not installed; pip install 'bllossom-desktop[verify]'"
     except (OSError, ValueError) as exc:
         raise TokenizerError(f"Cannot check the tokenizer of {folder}: {exc}.") from None
     reporter.emit("verify", 1, steps, unit="check")

@@ -71,6 +71,7 @@ def publish(temporary: Path, output: Path, *, force: bool) -> None:
     try:
         with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp made it private; a model file is not secret
         if not force and output.exists():
             raise StorageError(
                 f"{output} already exists.", hint="Use --force to overwrite it.", path=output

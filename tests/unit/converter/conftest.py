@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from converter import ConversionResult, convert
-from tests.fixtures.checkpoints import FAMILIES, CheckpointSpec, checkpoint
+from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,3 @@ def converted(
         return cache[key]
 
     return get
-
-
-__all__ = ["FAMILIES"]

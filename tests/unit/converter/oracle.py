@@ -22,7 +22,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "blloss
 # Bllossom's Korean-expanded BPE vocabulary has an unknown pre-tokenizer hash, which the
 # script rejects. Tensor data does not depend on it, so the oracle is told the answer.
 _WRAPPER = """
-import runpy, sys
+import os, runpy, sys
 sys.path.insert(0, {root!r})
 sys.path.insert(1, {root!r} + "/gguf-py")
 from conversion import base
@@ -33,6 +33,10 @@ def get_vocab_base_pre(self, tokenizer):
     except NotImplementedError:
         return "llama-bpe"
 base.TextModel.get_vocab_base_pre = get_vocab_base_pre
+if os.environ.get("BLLOSSOM_ORACLE_NO_VOCAB"):
+    # Tensor bytes do not depend on the vocabulary; skipping it saves most of the time.
+    from conversion import llama
+    llama.LlamaModel.set_vocab = lambda self: self.gguf_writer.add_tokenizer_model("none")
 sys.argv = ["convert_hf_to_gguf.py", *sys.argv[1:]]
 runpy.run_path({root!r} + "/convert_hf_to_gguf.py", run_name="__main__")
 """
@@ -56,6 +60,7 @@ def _find_sdist() -> Path | None:
 def oracle_root() -> Path:
     root = CACHE / f"llama.cpp-{VERSION}"
     if (root / "convert_hf_to_gguf.py").is_file():
+        (root / "run_oracle.py").write_text(_WRAPPER.format(root=str(root)))
         return root
     sdist = _find_sdist()
     if sdist is None:
@@ -84,11 +89,14 @@ def oracle_root() -> Path:
     return root
 
 
-def oracle_convert(checkpoint: Path, out: Path, outtype: str) -> Path:
+def oracle_convert(checkpoint: Path, out: Path, outtype: str, *, vocab: bool = True) -> Path:
     root = oracle_root()
+    env = {k: v for k, v in os.environ.items() if k != "BLLOSSOM_ORACLE_NO_VOCAB"}
+    if not vocab:
+        env["BLLOSSOM_ORACLE_NO_VOCAB"] = "1"
     command = [sys.executable, str(root / "run_oracle.py"), str(checkpoint)]
     command += ["--outfile", str(out), "--outtype", outtype]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 

@@ -223,3 +223,32 @@ def test_hub_id_downloads_with_progress(
     assert calls == ["MLP-KTLim/tiny"] and result.source == source
     downloads = [e for e in events if e.stage == "download"]
     assert downloads[-1].done == 1000 and downloads[-1].total == 1000
+
+
+def test_unknown_pre_tokenizer_refused(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "bpe"
+    shutil.copytree(make_checkpoint(family="llama3-bpe"), folder)
+
+    def change_regex(data: Any) -> Any:
+        data["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\s+|\\w+"
+        return data
+
+    _edit_json(folder / "tokenizer.json", change_regex)
+    _fails(folder, tmp_path / "out", TokenizerError, "pre-tokenizer is not one llama.cpp")
+
+
+@pytest.mark.parametrize("stage", ["convert", "quantize"])
+def test_ctrl_c_leaves_no_files(stage: str, spm_copy: Path, tmp_path: Path) -> None:
+    from converter import ProgressEvent
+
+    def interrupt(event: ProgressEvent) -> None:
+        if event.stage == stage and event.done > 0:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        convert(spm_copy, out / "out.gguf", "Q4_0", progress=interrupt)
+    assert list(out.iterdir()) == []

@@ -114,3 +114,17 @@ def test_progress_events_and_cancel(make_checkpoint: Callable[..., Path], tmp_pa
         with pytest.raises(Cancelled):
             convert(source, tmp_path / "b.gguf", "Q4_0", progress=cancel_at, cancel=token)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gguf"]
+
+
+@pytest.mark.slow
+def test_every_supported_quant_type(make_checkpoint: Callable[..., Path], tmp_path: Path) -> None:
+    from converter._quantize import QUANT_TYPES
+
+    source = make_checkpoint(family="llama2-spm")
+    for name, quant in QUANT_TYPES.items():
+        result = convert(source, tmp_path / f"{name}.gguf", name, verify_tokenizer=False)
+        reader = GGUFReader(result.output)
+        assert _field(reader, "general.file_type") == int(quant.file_type), name
+        kinds = {t.tensor_type.name for t in reader.tensors}
+        assert kinds == {"F32"} if name == "F32" else kinds - {"F32"}, name
+    assert len(list(tmp_path.iterdir())) == len(QUANT_TYPES)
