@@ -107,7 +107,7 @@ def main() -> int:
         print(f"built a {params / 1e9:.2f}B-parameter bf16 checkpoint in {args.build}")
         return 0
 
-    from tests.unit.converter.oracle import oracle_root
+    from tests.fixtures.llama_cpp_reference import oracle_root
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bllossom-bench-"))
     source = work / "ckpt"

@@ -172,7 +172,7 @@ def _llama_cpp_vectors(expected_name: str) -> list[tuple[str, list[int]]]:
     inputs = (vocab_dir / "ggml-vocab-llama-spm.gguf.inp").read_text("utf-8")
     cases = inputs.split("\n__ggml_vocab_test__\n")
     outputs = (vocab_dir / expected_name).read_text("utf-8").split("\n")
-    return [(text, [int(i) for i in out.split()]) for text, out in zip(cases, outputs)]
+    return [(text, [int(i) for i in out.split()]) for text, out in zip(cases, outputs, strict=True)]
 
 
 def test_reference_tokenizers_reproduce_llama_cpp_test_vectors() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from converter import convert
-from tests.unit.converter.oracle import oracle_convert, oracle_quantize, tensor_bytes
+from tests.fixtures.llama_cpp_reference import oracle_convert, oracle_quantize, tensor_bytes
 
 pytestmark = pytest.mark.slow
 
