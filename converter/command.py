@@ -13,7 +13,7 @@ from converter._quantize import DEFAULT_QUANT, SUPPORTED_QUANTS
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "convert",
-        help="convert a Hugging Face Llama checkpoint to a GGUF file",
+        help="Convert a Hugging Face Llama checkpoint to a GGUF file.",
         description=(
             "Convert a Bllossom/Llama checkpoint (a local folder, or a Hugging Face id when "
             "online) to one GGUF file that llama.cpp runs."
