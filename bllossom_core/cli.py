@@ -6,13 +6,15 @@ Modules are imported only to register; heavy work is imported inside the handler
 that ``bllossom --help`` stays instant.
 
 Errors the user can cause are :class:`~bllossom_core.errors.BllossomError`: printed on
-one line, exit status 1 (2 for bad arguments). Ctrl-C exits with 130 after cleanup.
+one line, exit status 1 (2 for bad arguments). Ctrl-C exits with 130 after cleanup;
+a closed output pipe (``| head``) ends the command quietly with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:  # also after --help: a closed pipe shows up here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``bllossom info x.gguf | head``): stop quietly. Point
+        # stdout at devnull so the interpreter's final flush does not fail again.
+        _silence_stdout()
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -60,6 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BllossomError as exc:
         print(f"bllossom: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (tests capturing it)
+        pass
 
 
 if __name__ == "__main__":

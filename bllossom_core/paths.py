@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from bllossom_core.errors import StorageError
+
 APP_NAME = "Bllossom"
 HOME_ENV = "BLLOSSOM_HOME"
 
@@ -21,7 +23,7 @@ def data_dir(create: bool = True) -> Path:
     override = os.environ.get(HOME_ENV)
     path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        _make_folder(path, from_env=bool(override))
     return path
 
 
@@ -29,8 +31,23 @@ def models_dir(create: bool = True) -> Path:
     """Default folder for GGUF files the user converts from inside the app."""
     path = data_dir(create) / "models"
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        _make_folder(path, from_env=bool(os.environ.get(HOME_ENV)))
     return path
+
+
+def _make_folder(path: Path, *, from_env: bool) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        what = (
+            "is a file, not a folder" if path.is_file() else f"cannot be created ({error.strerror})"
+        )
+        where = f"set by {HOME_ENV}" if from_env else "Bllossom's data folder"
+        raise StorageError(
+            f"The data folder {path} ({where}) {what}.",
+            hint=f"Set {HOME_ENV} to a folder you can write to.",
+            path=path,
+        ) from error
 
 
 def database_path() -> Path:

@@ -61,8 +61,12 @@ class RemoteChatStream:
         cancel: CancelToken | None,
         started_at: float,
         read_timeout_s: float,
+        sock: socket.socket | None = None,
     ):
         self._connection = connection
+        # http.client drops ``connection.sock`` once a response reads until the server
+        # closes (no length, not chunked); the response still reads from this socket.
+        self._sock = sock if sock is not None else connection.sock
         self._read_timeout_s = read_timeout_s
         self._response = response
         self._endpoint = endpoint
@@ -201,7 +205,7 @@ class RemoteChatStream:
                 return
 
     def _abort_socket(self) -> None:
-        sock = self._connection.sock
+        sock = self._sock
         if sock is not None:
             # shutdown() wakes a thread blocked in recv(); close() alone may not.
             with contextlib.suppress(OSError):
@@ -258,7 +262,7 @@ class RemoteEngine:
 
     def list_models(self) -> list[str]:
         """The model ids the server offers (``GET {base}/models``)."""
-        connection, response = self._request("GET", "/models", None)
+        connection, response, _ = self._request("GET", "/models", None)
         try:
             body = response.read(_ERROR_BODY_LIMIT * 16)
         except (OSError, http.client.HTTPException) as error:
@@ -285,7 +289,7 @@ class RemoteEngine:
         self._resolve_model()
         payload = self._payload(messages, settings)
         started_at = time.perf_counter()
-        connection, response = self._request("POST", "/chat/completions", payload)
+        connection, response, sock = self._request("POST", "/chat/completions", payload)
         content_type = response.getheader("Content-Type") or ""
         if "text/event-stream" not in content_type:
             connection.close()
@@ -295,7 +299,7 @@ class RemoteEngine:
                 hint="Check that the address is an OpenAI-compatible API with streaming.",
             )
         stream = RemoteChatStream(
-            connection, response, self.endpoint, cancel, started_at, self.read_timeout_s
+            connection, response, self.endpoint, cancel, started_at, self.read_timeout_s, sock
         )
         with self._lock:
             self._open_streams = {s for s in self._open_streams if not s._done.is_set()}
@@ -340,7 +344,9 @@ class RemoteEngine:
 
     def _request(
         self, method: str, path: str, payload: bytes | None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
+        """Send a request; returns the connection, the response and the socket it
+        arrives on (``connection.sock`` may be cleared while the response is read)."""
         endpoint = self.endpoint
         connection: http.client.HTTPConnection
         if endpoint.scheme == "https":
@@ -358,8 +364,9 @@ class RemoteEngine:
             headers["Authorization"] = f"Bearer {self.api_key}"
         try:
             connection.connect()
-            assert connection.sock is not None
-            connection.sock.settimeout(self.read_timeout_s)
+            sock = connection.sock
+            assert sock is not None
+            sock.settimeout(self.read_timeout_s)
             connection.request(method, endpoint.base_path + path, body=payload, headers=headers)
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
@@ -373,7 +380,7 @@ class RemoteEngine:
             finally:
                 connection.close()
             raise self._http_error(response.status, detail)
-        return connection, response
+        return connection, response, sock
 
     def _unreachable(self, error: BaseException) -> RemoteError:
         where = self.endpoint.address

@@ -7,9 +7,10 @@ Every message is saved to the conversation database the desktop app uses.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bllossom_core.commands.generate import (
     add_load_arguments,
@@ -19,13 +20,37 @@ from bllossom_core.commands.generate import (
     settings_from_args,
 )
 from bllossom_core.errors import BllossomError, InputError
-from bllossom_core.types import CancelToken, ChatEngine, GenerationSettings
+from bllossom_core.types import CancelToken, ChatEngine, ChatMessage, GenerationSettings
+
+if TYPE_CHECKING:
+    from bllossom_core.store import Message
 
 HELP = (
     "Commands: /new (new conversation), /system [TEXT] (show or set the system prompt), "
-    "/save [FILE] (export this conversation as Markdown), /help, /quit. "
+    "/save [FILE] (export this conversation; .md = Markdown, else JSON), /help, /quit. "
+    "To send a message that starts with a command word, begin it with //. "
     "Ctrl-C stops a reply."
 )
+COMMANDS = ("/new", "/system", "/save", "/help", "/quit", "/exit")
+_COMMAND_WORD = re.compile(r"/[A-Za-z]+")
+
+
+def parse_line(line: str) -> tuple[str, str]:
+    """``("command", line)``, ``("unknown", word)`` or ``("text", message)``.
+
+    A line is a command when its first word is one of :data:`COMMANDS`. Any other
+    single word of letters after a slash (``/sve``) is a mistyped command, not sent.
+    Everything else is a message, so ``/etc/hosts 설명해줘`` is sent as it is; a
+    leading ``//`` sends the rest with one slash (``//new`` sends ``/new``).
+    """
+    if line.startswith("//"):
+        return "text", line[1:]
+    word = line.split(maxsplit=1)[0] if line.strip() else ""
+    if word in COMMANDS:
+        return "command", line
+    if _COMMAND_WORD.fullmatch(word):
+        return "unknown", word
+    return "text", line
 
 
 def register(subparsers: Any) -> None:
@@ -64,6 +89,7 @@ class ChatSession:
         self.template = template
         self.store = ConversationStore()
         self.conversation_id = self._new_conversation()
+        self._unanswered: Message | None = None  # a question whose reply has no text
 
     def _new_conversation(self) -> int:
         conversation = self.store.create_conversation(
@@ -80,6 +106,7 @@ class ChatSession:
             return False
         if name == "/new":
             self.conversation_id = self._new_conversation()
+            self._unanswered = None
             print("Started a new conversation.")
         elif name == "/system":
             if rest:
@@ -90,29 +117,60 @@ class ChatSession:
                 print(f"System prompt: {self.system or '(model default)'}")
         elif name == "/save":
             target = Path(rest) if rest else Path(f"conversation-{self.conversation_id}.md")
-            written = self.store.export_file(target, [self.conversation_id])
-            print(f"Saved to {written}.")
+            try:
+                written = self.store.export_file(target, [self.conversation_id])
+            except BllossomError as exc:  # a bad file name must not end the chat
+                print(f"Not saved: {exc}")
+            else:
+                print(f"Saved to {written}.")
         else:
             print(HELP)
         return True
 
     def reply(self, text: str) -> None:
-        self.store.add_message(self.conversation_id, "user", text)
-        messages = self.store.chat_messages(self.conversation_id)
+        """Answer ``text`` and save both; nothing is saved when the reply cannot start.
+
+        The engine checks the prompt (length, server reachable) before the user's
+        message is stored. A reply that ends without any text (failed or stopped) is
+        kept in the database with its error, but the store leaves empty replies out of
+        prompts and the next message becomes a new version of the unanswered one, so
+        the model never sees two user turns in a row.
+        """
+        placement: dict[str, Any] = {}  # add_message's default parent: the active leaf
+        if self._unanswered is None:
+            history = self.store.chat_messages(self.conversation_id)
+        else:
+            parent_id = self._unanswered.parent_id
+            placement["parent_id"] = parent_id
+            history = (
+                self.store.chat_messages(self.conversation_id, up_to=parent_id)
+                if parent_id is not None
+                else self._system_messages()
+            )
         cancel = CancelToken()
+        stream = self.engine.stream_chat(
+            [*history, ChatMessage("user", text)], self.settings, cancel
+        )
+        question = self.store.add_message(self.conversation_id, "user", text, **placement)
+        self._unanswered = question
         with self.store.start_reply(self.conversation_id) as writer, ctrl_c_cancels(cancel):
-            stream = self.engine.stream_chat(messages, self.settings, cancel)
             for piece in stream:
                 writer.append(piece)
                 sys.stdout.write(piece)
                 sys.stdout.flush()
             writer.finish(stream.stats)
+        if writer.text:
+            self._unanswered = None
         sys.stdout.write("\n")
         if stream.stats.stop_reason == "cancelled":
             print("[stopped]")
         if stream.stats.dropped_messages:
             print(f"[{stream.stats.dropped_messages} oldest messages no longer fit the context "
                   "and were left out]")  # fmt: skip
+
+    def _system_messages(self) -> list[ChatMessage]:
+        system = self.store.get_conversation(self.conversation_id).system_prompt
+        return [ChatMessage("system", system)] if system else []
 
     def close(self) -> None:
         self.store.close()
@@ -131,14 +189,19 @@ def run(args: argparse.Namespace) -> int:
             except (EOFError, KeyboardInterrupt):
                 print()
                 return 0
-            if not line:
+            kind, text = parse_line(line)
+            if not text.strip():
                 continue
-            if line.startswith("/"):
-                if not session.command(line):
+            if kind == "unknown":
+                print(f"Unknown command {text}; /help lists them. To send a line starting "
+                      "with / as a message, begin it with //.")  # fmt: skip
+                continue
+            if kind == "command":
+                if not session.command(text):
                     return 0
                 continue
             try:
-                session.reply(line)
+                session.reply(text)
             except BllossomError as exc:  # e.g. a remote server failing mid-chat
                 print(f"bllossom: error: {exc}", file=sys.stderr)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -12,17 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bllossom_core.errors import InputError
+from bllossom_core.templates import TEMPLATE_NAMES
 from bllossom_core.types import CancelToken, GenerationSettings
 
 if TYPE_CHECKING:
     from bllossom_core.engine import LocalEngine
 
-TEMPLATE_CHOICES = ("auto", "llama2-bllossom", "llama3", "gguf")  # templates.TEMPLATE_NAMES
-
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model loading")
-    group.add_argument("--template", choices=TEMPLATE_CHOICES, default="auto",
+    group.add_argument("--template", choices=TEMPLATE_NAMES, default="auto",
                        help="chat template (default: picked from the GGUF)")  # fmt: skip
     group.add_argument("--gpu-layers", type=int, default=None,
                        help="layers to put on the GPU (-1: all; default: automatic)")  # fmt: skip
@@ -33,31 +33,72 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = GenerationSettings()
     group = parser.add_argument_group("sampling (defaults from the Bllossom model card)")
-    group.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
-    group.add_argument("--temperature", type=float, default=defaults.temperature)
-    group.add_argument("--top-p", type=float, default=defaults.top_p)
-    group.add_argument("--top-k", type=int, default=defaults.top_k)
-    group.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty)
-    group.add_argument("--seed", type=int, default=None)
+    options: list[tuple[str, type, object, str]] = [
+        ("--max-tokens", int, defaults.max_tokens, "longest reply in tokens, at least 1"),
+        ("--temperature", float, defaults.temperature,
+         "randomness, 0 or more; 0 = greedy (always the likeliest token)"),
+        ("--top-p", float, defaults.top_p, "nucleus sampling, above 0 and at most 1"),
+        ("--top-k", int, defaults.top_k, "sample from the k likeliest tokens; 0 = all"),
+        ("--repeat-penalty", float, defaults.repeat_penalty,
+         "above 0; 1 = none, more discourages repeating"),
+    ]  # fmt: skip
+    for flag, kind, default, text in options:
+        group.add_argument(flag, type=kind, default=default, help=f"{text} (default %(default)s)")
+    group.add_argument("--seed", type=int, default=None,
+                       help="0 or more, for repeatable sampling (default: random)")  # fmt: skip
+
+
+def check_settings(settings: GenerationSettings) -> GenerationSettings:
+    """Refuse sampling values outside their meaningful range, naming the allowed one.
+
+    The one check for every front end; messages use the CLI's option names.
+    """
+
+    def refuse(option: str, value: object, allowed: str) -> InputError:
+        return InputError(f"{option} must be {allowed}, not {value}.")
+
+    if not (math.isfinite(settings.temperature) and settings.temperature >= 0):
+        raise refuse("--temperature", settings.temperature, "0 or more (0 = greedy)")
+    if not (math.isfinite(settings.top_p) and 0 < settings.top_p <= 1):
+        raise refuse("--top-p", settings.top_p, "above 0 and at most 1")
+    if settings.top_k < 0:
+        raise refuse("--top-k", settings.top_k, "0 (all tokens) or more")
+    if not (math.isfinite(settings.repeat_penalty) and settings.repeat_penalty > 0):
+        raise refuse("--repeat-penalty", settings.repeat_penalty, "above 0 (1 = none)")
+    if settings.max_tokens < 1:
+        raise refuse("--max-tokens", settings.max_tokens, "at least 1")
+    if settings.seed is not None and settings.seed < 0:
+        raise refuse("--seed", settings.seed, "0 or more")
+    return settings
 
 
 def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
-    if args.max_tokens < 1:
-        raise InputError(f"--max-tokens must be at least 1, not {args.max_tokens}.")
-    return GenerationSettings(
-        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
+    return check_settings(
+        GenerationSettings(
+            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+            repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
+        )
     )  # fmt: skip
+
+
+def refuse_folder(path: Path) -> None:
+    """A folder given where a GGUF file belongs gets its own message; the GGUF reader
+    checks everything else about the path."""
+    if path.is_dir():
+        raise InputError(
+            f"{path} is a folder, not a model file.",
+            hint="Give the path of a .gguf file (convert a checkpoint folder first with "
+            "'bllossom convert').",
+            path=path,
+        )
 
 
 def load_engine(args: argparse.Namespace) -> LocalEngine:
     from bllossom_core.engine import LocalEngine
 
-    path: Path = args.model
-    if not path.is_file():
-        raise InputError(f"Model file {path} does not exist.", path=path)
+    refuse_folder(args.model)
     return LocalEngine.load(
-        path, gpu_layers=args.gpu_layers, threads=args.threads,
+        args.model, gpu_layers=args.gpu_layers, threads=args.threads,
         context_size=args.context_size, template=args.template,
     )  # fmt: skip
 
@@ -92,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     from bllossom_core.types import ChatMessage
 
     settings = settings_from_args(args)
+    if not args.prompt.strip():
+        raise InputError("--prompt is empty; give the message to reply to.")
     engine = load_engine(args)
     try:
         messages = [ChatMessage("user", args.prompt)]

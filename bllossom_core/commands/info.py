@@ -43,16 +43,11 @@ def summarize(path: Path) -> dict[str, Any]:
     }
 
 
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
-        size /= 1024
-    return f"{n} B"
-
-
 def run(args: argparse.Namespace) -> int:
+    from bllossom_core._format import human_size
+    from bllossom_core.commands.generate import refuse_folder
+
+    refuse_folder(args.model)
     summary = summarize(args.model)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -61,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         f"{role}={v['id']} {v['text']!r}" for role, v in summary["special_tokens"].items()
     )
     rows = [
-        ("File", f"{summary['file']} ({_human_size(summary['file_size'])})"),
+        ("File", f"{summary['file']} ({human_size(summary['file_size'])})"),
         ("Name", summary["name"]),
         ("Architecture", f"{summary['architecture']}, {summary['layers']} layers"),
         ("Parameters", f"{summary['parameters'] / 1e6:.1f}M"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import sqlite3
+import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,8 +152,22 @@ def conversation_markdown(conversation: Conversation, thread: list[Message]) -> 
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_text_atomically(path: Path, content: str) -> None:
-    """Write via a temporary file and rename, so a failure never leaves half a file."""
+def write_text_atomically(path: Path, content: str, *, overwrite: bool = False) -> None:
+    """Write via a temporary file and rename, so a failure never leaves half a file.
+
+    An existing file is refused unless ``overwrite``; a folder always is. The new file
+    gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s ``0o600``.
+    """
+    if path.is_dir():
+        raise StorageError(
+            f"{path} is a folder.", hint=f"Give a file name, e.g. {path / 'chat.md'}.", path=path
+        )
+    if path.exists() and not overwrite:
+        raise StorageError(
+            f"{path} already exists; it was left unchanged.",
+            hint="Choose another file name.",
+            path=path,
+        )
     temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +175,7 @@ def write_text_atomically(path: Path, content: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(content)
             stream.flush()
+            os.chmod(stream.fileno(), _new_file_mode(path))
             os.fsync(stream.fileno())
         os.replace(temporary, path)
         temporary = None
@@ -169,6 +186,10 @@ def write_text_atomically(path: Path, content: str) -> None:
                 hint="Free some space and retry.",
                 path=path,
             ) from error
+        if error.errno == errno.EISDIR:
+            raise StorageError(
+                f"{path} is a folder.", hint="Give a file name.", path=path
+            ) from error
         raise StorageError(
             f"Could not write {path}: {error.strerror}.",
             hint="Choose a folder you can write to.",
@@ -177,3 +198,12 @@ def write_text_atomically(path: Path, content: str) -> None:
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+def _new_file_mode(path: Path) -> int:
+    """An overwritten file keeps its mode; a new one gets what ``open()`` would give it."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)  # the only portable way to read it
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -101,6 +101,8 @@ def connect(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
     """
     with translate_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise _is_a_folder(path)
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
         )
@@ -218,17 +220,27 @@ def storage_error_for(error: sqlite3.Error, path: Path) -> StorageError | None:
         return StorageError(
             f"{where[0].upper()}{where[1:]} is damaged or is not a Bllossom database; "
             "Bllossom did not change it.",
-            hint="Copy it somewhere safe, then choose 'Start a new database' (it moves the "
-            "damaged file aside, nothing is deleted).",
+            hint="Keep a copy somewhere safe, then move the damaged file aside (Bllossom can "
+            "rename it for you; nothing is deleted) and start a new database.",
             path=path,
         )
     if code in (_SQLITE_CANTOPEN, _SQLITE_IOERR):
+        if path.is_dir():
+            return _is_a_folder(path)
         return StorageError(
             f"Bllossom could not read or write {where} ({error}).",
             hint="Check that the drive is connected and the folder exists.",
             path=path,
         )
     return None
+
+
+def _is_a_folder(path: Path) -> StorageError:
+    return StorageError(
+        f"The conversation database {path} is a folder, not a file.",
+        hint="Move or rename that folder, or set BLLOSSOM_HOME to another folder.",
+        path=path,
+    )
 
 
 @contextlib.contextmanager

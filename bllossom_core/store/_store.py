@@ -302,7 +302,8 @@ class ConversationStore:
 
         The branch ends at message ``up_to`` (inclusive), by default at the active leaf.
         For a reply being written pass ``up_to=writer.parent_id``: the prompt then
-        leaves out the reply itself (and, when regenerating, the old version).
+        leaves out the reply itself (and, when regenerating, the old version). Assistant
+        messages without text are left out, except the last message of the branch.
         """
         conversation = self.get_conversation(conversation_id)
         messages = []
@@ -313,7 +314,14 @@ class ConversationStore:
         else:
             with self._reading() as conn:
                 branch = _tree.path_to(conn, up_to, conversation_id)
-        messages.extend(ChatMessage(m.role, m.text) for m in branch)
+        # An empty reply (failed or stopped before its first word) says nothing and would
+        # only confuse the template and the model. The last one stays: it is the reply
+        # being written or retried, which callers cut off by position.
+        messages.extend(
+            ChatMessage(m.role, m.text)
+            for m in branch
+            if m.text or m.role != "assistant" or m is branch[-1]
+        )
         return messages
 
     def switch_version(self, message_id: int) -> list[Message]:
@@ -365,17 +373,39 @@ class ConversationStore:
         with self._writing() as conn:
             return _exchange.import_json(conn, document)
 
-    def export_file(self, path: Path | str, conversation_ids: list[int] | None = None) -> Path:
-        """Write :meth:`export_markdown` (``.md``) or :meth:`export_json` (else) to ``path``."""
-        target = Path(path)
+    def export_file(
+        self,
+        path: Path | str,
+        conversation_ids: list[int] | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write :meth:`export_markdown` (``.md``) or :meth:`export_json` (else) to ``path``.
+
+        ``~`` is expanded. An existing file is refused (``StorageError``) unless
+        ``overwrite`` (e.g. after the user confirmed it); the database itself and its
+        ``-wal``/``-shm`` files always are.
+        """
+        target = Path(path).expanduser()
+        self._refuse_database_file(target)
         if target.suffix.lower() in (".md", ".markdown"):
             content = self.export_markdown(conversation_ids)
         else:
             content = self.export_json(conversation_ids)
-        _exchange.write_text_atomically(target, content)
+        _exchange.write_text_atomically(target, content, overwrite=overwrite)
         return target
 
     # -- internals --------------------------------------------------------------------
+
+    def _refuse_database_file(self, target: Path) -> None:
+        database = self.path.expanduser().resolve()
+        protected = {database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")}
+        if target.resolve() in protected:
+            raise StorageError(
+                f"{target} is the conversation database itself; exporting there would destroy it.",
+                hint="Choose another file name.",
+                path=target,
+            )
 
     def _insert_message(
         self,

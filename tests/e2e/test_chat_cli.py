@@ -98,3 +98,19 @@ def test_chat_with_an_endpoint_streams_and_saves(bllossom_home: Path) -> None:
     (conversation,) = store.list_conversations()
     assert [m.text for m in store.thread(conversation.id)] == ["인사해줘", "안녕하세요! Hello"]
     store.close()
+
+
+def test_a_message_too_long_for_the_context_is_not_saved(bllossom_home: Path) -> None:
+    model = fixture_gguf("llama3-bpe-ko")
+    proc = _start(bllossom_home, str(model), "--max-tokens", "4", "--temperature", "0",
+                  "--context-size", "256", "--threads", "1")  # fmt: skip
+    script = "안녕하세요 " * 400 + "\n짧은 질문\n/quit\n"
+    _, err = proc.communicate(script.encode(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert "The message is too long" in err.decode()
+    store = ConversationStore()
+    (conversation,) = store.list_conversations()
+    thread = store.thread(conversation.id)
+    assert [m.role for m in thread] == ["user", "assistant"]
+    assert thread[0].text == "짧은 질문" and thread[1].complete
+    store.close()

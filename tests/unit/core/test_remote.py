@@ -359,3 +359,33 @@ def test_stats_are_current_when_the_caller_stops_iterating_after_cancel(
             break
     assert stream.stats.generated_tokens == 2 and stream.stats.stop_reason == "cancelled"
     assert stream.stats.time_to_first_token_s is not None
+
+
+def test_cancel_unblocks_a_stalled_close_delimited_response(
+    serve: Callable[[Script], FakeServer],
+) -> None:
+    # No Content-Length and not chunked: the body ends when the server closes, and
+    # http.client hands the socket to the response (``connection.sock`` becomes None).
+    def script(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(chunk("first"))
+        handler.wfile.flush()
+        handler.server.release.wait(timeout=60)  # then the model stalls
+
+    server = serve(script)
+    engine = RemoteEngine(server.url, model="m", read_timeout_s=60)
+    token = CancelToken()
+    stream = engine.stream_chat(HELLO, GenerationSettings(), cancel=token)
+    pieces: list[str] = []
+    worker = threading.Thread(target=lambda: pieces.extend(stream))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not pieces and time.monotonic() < deadline:
+        time.sleep(0.01)
+    token.cancel()
+    worker.join(timeout=10)  # far below the 60 s read timeout
+    assert not worker.is_alive(), "cancel did not unblock the read"
+    assert pieces == ["first"] and stream.stats.stop_reason == "cancelled"
