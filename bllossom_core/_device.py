@@ -18,10 +18,7 @@ from bllossom_core.types import DeviceReport
 
 T = TypeVar("T")
 
-NO_CUDA_BUILD = (
-    "this llama-cpp-python was built without CUDA — run scripts/setup on a machine with "
-    "the CUDA toolkit"
-)
+REBUILD_ADVICE = "rebuild it with `BLLOSSOM_CUDA=1 scripts/setup` (needs the CUDA toolkit)"
 
 
 @dataclass(frozen=True)
@@ -70,9 +67,9 @@ def _gpu_name_from_ggml() -> str | None:
 def probe_gpu() -> GpuProbe:
     import llama_cpp
 
-    supports = bool(llama_cpp.llama_supports_gpu_offload())
-    if not supports:
-        return GpuProbe(False, None)
+    if not llama_cpp.llama_supports_gpu_offload():
+        # A CPU build cannot see the GPU itself; ask the driver so the advice can be exact.
+        return GpuProbe(False, _gpu_name_from_nvidia_smi())
     return GpuProbe(True, _gpu_name_from_ggml() or _gpu_name_from_nvidia_smi())
 
 
@@ -127,15 +124,22 @@ def describe_device(
             summary += f" (more did not load: {first_failure})"
         return DeviceReport("cuda", summary, probe.gpu_name, layers, total_layers, threads,
                             first_failure)  # fmt: skip
+    why = cpu_reason(probe, requested, first_failure)
+    summary = f"CPU: {why}, {threads} thread{'' if threads == 1 else 's'}"
+    return DeviceReport("cpu", summary, None, 0, total_layers, threads, why)
+
+
+def cpu_reason(probe: GpuProbe, requested: int | None, first_failure: str | None) -> str:
+    """Why the model runs on the CPU, with advice only where the user can change it."""
+    gpu = probe.gpu_name
+    if first_failure is not None:
+        return f"loading on {gpu or 'the GPU'} failed ({first_failure})"
+    if requested == 0:
+        return "GPU offload turned off (0 GPU layers requested)"
+    if gpu is None:
+        return "no NVIDIA GPU found"
     if not probe.supports_offload:
-        why = NO_CUDA_BUILD
-    elif failures:
-        why = f"loading on {probe.gpu_name or 'the GPU'} failed ({first_failure})"
-    elif requested == 0:
-        why = "GPU offload turned off (0 GPU layers requested)"
-    elif probe.gpu_name is None:
-        why = "no NVIDIA GPU was found"
-    else:
-        why = "running on the CPU"
-    return DeviceReport("cpu", f"CPU: {why}, {threads} threads", None, 0, total_layers, threads,
-                        why)  # fmt: skip
+        return f"this llama-cpp-python was built without CUDA although {gpu} is present; " + (
+            REBUILD_ADVICE
+        )
+    return f"{gpu} was not used"

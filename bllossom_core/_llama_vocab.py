@@ -20,6 +20,7 @@ class LlamaVocab:
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._info = info
         self._special: dict[str, int | None] = {}
+        self._control_texts: tuple[str, ...] | None = None
         bos, eos = llm.token_bos(), llm.token_eos()
         self._bos = bos if bos >= 0 else None
         self._eos = eos if eos >= 0 else None
@@ -50,6 +51,19 @@ class LlamaVocab:
             except ValueError:
                 self._special[text] = None
         return self._special[text]
+
+    def control_token_texts(self) -> tuple[str, ...]:
+        """Tokens llama.cpp parses only with ``special=True`` (control and unknown types)."""
+        if self._control_texts is None:
+            tokens = self._info.tokens
+            kinds = self._info.get("tokenizer.ggml.token_type")
+            if isinstance(kinds, list) and len(kinds) == len(tokens):
+                texts = [t for t, kind in zip(tokens, kinds, strict=True) if kind in (2, 3)]
+            else:  # no token types stored: the roles named in the metadata
+                texts = [tokens[i] for i in self._info.special_token_ids().values()
+                         if i < len(tokens)]  # fmt: skip
+            self._control_texts = tuple(texts)
+        return self._control_texts
 
     def token_text(self, token_id: int) -> str:
         return self._info.token_text(token_id) or ""

@@ -1,9 +1,9 @@
 """Turning a stream of token bytes into text pieces that never split a character.
 
 Korean syllables are three bytes in UTF-8 and a tokenizer often spreads one over two or
-three tokens, so decoding each token's bytes on its own prints U+FFFD. Both the local
-and the remote engine push raw bytes through :class:`Utf8Assembler`, which holds back
-an incomplete character until its last byte arrives.
+three tokens, so decoding each token's bytes on its own prints U+FFFD. The local engine
+pushes each token's raw bytes through :class:`Utf8Assembler`, which holds back an
+incomplete character until its last byte arrives.
 """
 
 from __future__ import annotations

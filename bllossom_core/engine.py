@@ -4,13 +4,19 @@ Between turns the KV cache is kept: a new prompt is compared token by token with
 the context already holds and only the differing tail is evaluated, so a follow-up costs
 its new tokens only. When a conversation outgrows the context, the oldest turns (never
 the system prompt) are left out and :attr:`GenerationStats.dropped_messages` says so.
+
+An engine answers one message at a time. A reply holds the engine from
+:meth:`LocalEngine.stream_chat` until its stream is exhausted, closed or garbage
+collected; asking for another reply meanwhile fails at once with :class:`ModelLoadError`
+instead of waiting (a stream left suspended would otherwise block every later reply).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +28,16 @@ from bllossom_core._device import (
     probe_gpu,
 )
 from bllossom_core._llama_vocab import LlamaVocab
+from bllossom_core._native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
-from bllossom_core.errors import InputError
+from bllossom_core.errors import InputError, ModelLoadError
 from bllossom_core.gguf_inspect import GGUFInfo, check_loadable, read_gguf_info
-from bllossom_core.templates import TEMPLATE_NAMES, Prompt, render_prompt_ids, resolve_template
+from bllossom_core.templates import (
+    Prompt,
+    check_template_name,
+    render_prompt_ids,
+    resolve_template,
+)
 from bllossom_core.types import (
     CancelToken,
     ChatMessage,
@@ -48,7 +60,16 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+BUSY_MESSAGE = "The model is still answering another message; stop it first."
+
+
 def _make_sampler(settings: GenerationSettings, n_vocab: int) -> Any:
+    """llama.cpp's default chain: penalties, top-k, top-p, then temperature, then a draw.
+
+    The order (top-p *before* temperature) and the 64-token penalty window are those of
+    llama.cpp and plain llama-cpp-python (whose typical-p 1.0 and min-p 0.0 are no-ops),
+    so a greedy or seeded reply is token-for-token the one llama-cpp-python gives.
+    """
     from llama_cpp._internals import LlamaSampler
 
     sampler = LlamaSampler()
@@ -63,12 +84,41 @@ def _make_sampler(settings: GenerationSettings, n_vocab: int) -> Any:
     return sampler
 
 
-class LocalStream:
-    """One reply: iterate for text pieces; :attr:`stats` is complete when iteration ends."""
+class _Lease:
+    """The engine's one-reply lock, held by a stream; releasing twice is harmless."""
 
-    def __init__(self, pieces: Iterator[str], stats: GenerationStats, token_ids: list[int]) -> None:
+    def __init__(self, lock: threading.Lock, on_release: Callable[[], None]) -> None:
+        self._lock = lock
+        self._on_release = on_release
+        self._held = True
+        self._guard = threading.Lock()  # the stream and its consumer thread may both release
+
+    def release(self) -> None:
+        with self._guard:
+            if not self._held:
+                return
+            self._held = False
+        self._lock.release()
+        self._on_release()
+
+
+class LocalStream:
+    """One reply: iterate for text pieces; :attr:`stats` is complete when iteration ends.
+
+    The stream holds its engine until it is exhausted, closed (:meth:`close`, or leaving a
+    ``with stream:`` block) or garbage collected.
+    """
+
+    def __init__(
+        self,
+        pieces: Iterator[str],
+        stats: GenerationStats,
+        token_ids: list[int],
+        lease: _Lease | None = None,
+    ) -> None:
         self._pieces = pieces
         self._stats = stats
+        self._lease = lease
         self.token_ids = token_ids
         """The generated token ids, stop token included, as they are sampled."""
 
@@ -83,7 +133,22 @@ class LocalStream:
         """Abandon the reply early (releases the engine for the next one)."""
         close = getattr(self._pieces, "close", None)
         if close is not None:
-            close()
+            try:
+                close()
+            except ValueError:  # running in another thread, which lets go when it stops
+                return
+        if self._lease is not None:
+            self._lease.release()
+
+    def __enter__(self) -> LocalStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class LocalEngine:
@@ -97,6 +162,7 @@ class LocalEngine:
         self._template_request = template
         self._template = resolve_template(template, info.chat_template, self._vocab)
         self._lock = threading.Lock()
+        self._close_when_free = False
 
     @classmethod
     def load(
@@ -109,17 +175,13 @@ class LocalEngine:
         template: str | None = None,
     ) -> LocalEngine:
         """Check ``path`` with the safe GGUF reader, then load it on the best device."""
-        path = Path(path)
         info = read_gguf_info(path)
         check_loadable(info)
         template = template or "auto"
-        if template not in TEMPLATE_NAMES:
-            raise InputError(f"Unknown template {template!r}; choose one of {TEMPLATE_NAMES}.")
+        check_template_name(template)
         if threads is not None and threads < 1:
             raise InputError(f"--threads must be at least 1, not {threads}.")
-        if context_size is not None and context_size < 64:
-            raise InputError(f"--context-size must be at least 64, not {context_size}.")
-        n_ctx = context_size or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+        n_ctx = _context_size(context_size, info.context_length)
         n_threads = threads or default_threads()
         total_layers = info.block_count + 1  # llama.cpp counts the output layer too
         probe = probe_gpu()
@@ -127,10 +189,17 @@ class LocalEngine:
         def open_llama(layers: int) -> Any:
             from llama_cpp import Llama
 
-            return Llama(
-                model_path=str(path), n_gpu_layers=layers, n_threads=n_threads,
-                n_threads_batch=n_threads, n_ctx=n_ctx, n_batch=min(512, n_ctx), verbose=False,
-            )  # fmt: skip
+            with quiet_native_output() as native:
+                try:
+                    return Llama(
+                        model_path=str(path), n_gpu_layers=layers, n_threads=n_threads,
+                        n_threads_batch=n_threads, n_ctx=n_ctx, n_batch=min(512, n_ctx),
+                        verbose=False,
+                    )  # fmt: skip
+                except (ValueError, RuntimeError) as exc:
+                    failure = exc
+            reason = native.last_line
+            raise type(failure)(f"{failure}: {reason}" if reason else str(failure)) from failure
 
         ladder = layer_ladder(total_layers, gpu_layers, probe)
         llm, layers, failures = load_with_fallback(open_llama, ladder)
@@ -207,10 +276,26 @@ class LocalEngine:
         cancel: CancelToken | None = None,
     ) -> LocalStream:
         """Generate from prompt ids made elsewhere (benchmarks, exact-token tests)."""
+        if not prompt.ids:
+            raise InputError("There is nothing to reply to: the prompt is empty.")
+        lease = self._take()
         stats = GenerationStats(context_size=self.context_size)
         tokens: list[int] = []
-        pieces = self._generate_from(prompt, settings, cancel or CancelToken(), stats, tokens)
-        return LocalStream(pieces, stats, tokens)
+        pieces = self._generate_from(prompt, settings, cancel or CancelToken(), stats, tokens,
+                                     lease)  # fmt: skip
+        return LocalStream(pieces, stats, tokens, lease)
+
+    def _take(self) -> _Lease:
+        self._acquire_or_fail()
+        return _Lease(self._lock, self._after_reply)
+
+    def _acquire_or_fail(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise ModelLoadError(BUSY_MESSAGE)
+
+    def _after_reply(self) -> None:
+        if self._close_when_free:
+            self.close()
 
     def _evaluate_prompt(self, ids: list[int], cancel: CancelToken, stats: GenerationStats) -> bool:
         """Bring the context to hold ``ids``, reusing the cached prefix; False if cancelled."""
@@ -236,12 +321,11 @@ class LocalEngine:
         cancel: CancelToken,
         stats: GenerationStats,
         generated: list[int],
+        lease: _Lease,
     ) -> Iterator[str]:
-        with self._lock:
+        try:
             llm = self._llm
             stats.prompt_tokens = len(prompt.ids)
-            if not prompt.ids:
-                raise InputError("There is nothing to reply to: the prompt is empty.")
             started = time.perf_counter()
             if not self._evaluate_prompt(prompt.ids, cancel, stats):
                 stats.stop_reason = "cancelled"
@@ -291,13 +375,40 @@ class LocalEngine:
                 raise
             finally:
                 sampler.close()
+        finally:
+            lease.release()
 
     def reset(self) -> None:
         """Forget the KV cache: the next reply evaluates its whole prompt."""
-        with self._lock:
+        self._acquire_or_fail()
+        try:
             self._llm.reset()
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
-        with self._lock:
+        """Free the model now, or as soon as the reply in progress lets go of it."""
+        if not self._lock.acquire(blocking=False):
+            self._close_when_free = True
+            return
+        try:
             if self._llm is not None:
                 self._llm.close()
+                self._llm = None
+        finally:
+            self._lock.release()
+
+
+def _context_size(requested: int | None, trained: int | None) -> int:
+    """The context to create: the request, checked against what the model was trained for."""
+    if requested is None:
+        return min(trained or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+    if requested < 64:
+        raise InputError(f"--context-size must be at least 64, not {requested}.")
+    if trained is not None and requested > trained:
+        raise InputError(
+            f"--context-size {requested} is too large: this model was trained for "
+            f"{trained} tokens.",
+            hint=f"Use --context-size {trained} or less.",
+        )
+    return requested

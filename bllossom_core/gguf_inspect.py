@@ -9,7 +9,9 @@ truncated, corrupt or hostile file fails with :class:`GGUFError` in milliseconds
 
 from __future__ import annotations
 
+import math
 import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,34 @@ _SCALARS: dict[int, tuple[str, int]] = {
     12: ("<d", 8),
 }
 _STRING, _ARRAY = 8, 9
+
+MAX_LAYERS = 1 << 16
+MAX_WIDTH = 1 << 24
+MAX_CONTEXT = (1 << 31) - 1
+# Architecture keys read by Bllossom or llama.cpp's loader: (inclusive range).
+_ARCH_INTS: dict[str, tuple[int, int]] = {
+    "block_count": (0, MAX_LAYERS),
+    "context_length": (1, MAX_CONTEXT),
+    "embedding_length": (1, MAX_WIDTH),
+    "feed_forward_length": (1, MAX_WIDTH),
+    "attention.head_count": (1, MAX_WIDTH),
+    "attention.head_count_kv": (1, MAX_WIDTH),
+    "attention.key_length": (1, MAX_WIDTH),
+    "attention.value_length": (1, MAX_WIDTH),
+    "rope.dimension_count": (0, MAX_WIDTH),
+    "vocab_size": (0, 1 << 31),
+}
+_PER_LAYER = ("feed_forward_length", "attention.head_count", "attention.head_count_kv")
+_ARCH_FLOATS = ("rope.freq_base", "attention.layer_norm_rms_epsilon", "rope.scaling.factor")
+_TOKEN_ID_ROLES = ("bos", "eos", "eot", "eom", "unknown", "padding", "seperator", "sep")
+_BOOL_KEYS = ("tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+              "tokenizer.ggml.add_space_prefix")  # fmt: skip
+_STRING_KEYS = ("general.architecture", "general.name", "tokenizer.ggml.model",
+                "tokenizer.ggml.pre", "tokenizer.chat_template")  # fmt: skip
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @dataclass(frozen=True)
@@ -167,7 +197,7 @@ def _dominant_tensor_type(tensors: list[TensorInfo]) -> str:
 class _Cursor:
     """Reads little-endian values from a buffer, refusing to run past its end."""
 
-    def __init__(self, data: mmap.mmap | bytes, path: Path) -> None:
+    def __init__(self, data: mmap.mmap | bytes, path: str) -> None:
         self.data = data
         self.pos = 0
         self.path = path
@@ -178,14 +208,14 @@ class _Cursor:
 
     def fail(self, what: str) -> GGUFError:
         return GGUFError(
-            f"{self.path.name} is not a usable GGUF file: {what} (at byte {self.pos}).",
+            f"{self.path} is not a usable GGUF file: {what} (at byte {self.pos}).",
             hint=_HINT,
             path=self.path,
         )
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or n > self.remaining:
-            raise self.fail(f"{what} needs {n} bytes but only {self.remaining} are left")
+            raise self.fail(f"{what} needs {_plural(n, 'byte')} but only {self.remaining} remain")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return bytes(chunk)
@@ -202,14 +232,15 @@ class _Cursor:
     def string(self, what: str, limit: int = MAX_STRING_BYTES) -> str:
         length = self.u64(f"length of {what}")
         if length > limit:
-            raise self.fail(f"{what} claims {length} bytes (limit {limit})")
+            raise self.fail(f"{what} claims {_plural(length, 'byte')} (limit {limit})")
         return self.take(length, what).decode("utf-8", errors="replace")
 
     def count(self, what: str, min_item_bytes: int) -> int:
         n = self.u64(f"number of {what}")
         if n * min_item_bytes > self.remaining:
             raise self.fail(
-                f"the file claims {n} {what}, more than its remaining {self.remaining} bytes hold"
+                f"its count of {what} ({n}) is more than the remaining "
+                f"{_plural(self.remaining, 'byte')} can hold"
             )
         return n
 
@@ -230,7 +261,9 @@ def _read_string_array(cur: _Cursor, n: int, key: str) -> list[str]:
         pos += 8
         if length > MAX_STRING_BYTES or pos + length > end:
             cur.pos = pos
-            raise cur.fail(f"an item of {key} claims {length} bytes, more than the file holds")
+            raise cur.fail(
+                f"an item of {key} claims {_plural(length, 'byte')}, more than the file holds"
+            )
         items.append(data[pos : pos + length].decode("utf-8", errors="replace"))
         pos += length
     cur.pos = pos
@@ -284,14 +317,14 @@ def _read_tensor_infos(
 def _parse(cur: _Cursor, path: Path) -> GGUFInfo:
     if cur.take(4, "magic") != GGUF_MAGIC:
         raise GGUFError(
-            f"{path.name} is not a GGUF file (it does not start with 'GGUF').",
+            f"{cur.path} is not a GGUF file (it does not start with 'GGUF').",
             hint="Pick a .gguf model file, or convert a checkpoint with `bllossom convert`.",
             path=path,
         )
     version = cur.u32("version")
     if version not in SUPPORTED_VERSIONS:
         raise GGUFError(
-            f"{path.name} is GGUF version {version}; only versions 2 and 3 are supported.",
+            f"{cur.path} is GGUF version {version}; only versions 2 and 3 are supported.",
             hint="Convert the model again with a current converter.",
             path=path,
         )
@@ -302,6 +335,7 @@ def _parse(cur: _Cursor, path: Path) -> GGUFInfo:
         key = cur.string("metadata key", MAX_KEY_BYTES)
         kind = cur.u32(f"type of {key}")
         metadata[key] = _read_value(cur, kind, key)
+    _check_known_keys(metadata, cur.path)
 
     type_sizes = _ggml_type_sizes()
     raw = _read_tensor_infos(cur, tensor_count, type_sizes)
@@ -331,22 +365,23 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
 
     Raises :class:`GGUFError` for anything missing, truncated, corrupt or hostile.
     """
+    shown = os.fspath(path)  # messages name the file as the user did
     path = Path(path)
     if not path.is_file():
-        raise GGUFError(f"{path} does not exist or is not a file.", path=path)
+        raise GGUFError(f"{shown} does not exist or is not a file.", path=path)
     try:
         with path.open("rb") as handle:
             size = path.stat().st_size
             if size < 24:
                 raise GGUFError(
-                    f"{path.name} is only {size} bytes long: too short to be a GGUF file.",
+                    f"{shown} is only {_plural(size, 'byte')} long: too short to be a GGUF file.",
                     hint=_HINT,
                     path=path,
                 )
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _parse(_Cursor(data, path), path)
+                return _parse(_Cursor(data, shown), path)
     except OSError as exc:
-        raise GGUFError(f"Could not read {path}: {exc.strerror or exc}.", path=path) from exc
+        raise GGUFError(f"Could not read {shown}: {exc.strerror or exc}.", path=path) from exc
 
 
 def check_loadable(info: GGUFInfo) -> None:
@@ -362,9 +397,64 @@ def check_loadable(info: GGUFInfo) -> None:
         problems.append("it has no vocabulary")
     if problems:
         raise GGUFError(
-            f"{info.path.name} is a GGUF file but not a usable language model: "
-            f"{', '.join(problems)}.",
+            f"{info.path} is a GGUF file but not a usable language model: {', '.join(problems)}.",
             hint="It may be an adapter, a vocabulary-only file or damaged; convert the model "
             "again.",
             path=info.path,
         )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_known_keys(metadata: dict[str, Any], shown: str) -> None:
+    """Refuse wrongly typed or out-of-range values of every key Bllossom or llama.cpp reads."""
+
+    def bad(key: str, why: str) -> GGUFError:
+        return GGUFError(f"{shown} is not a usable GGUF file: metadata {key} {why}.",
+                         hint=_HINT, path=shown)  # fmt: skip
+
+    for key in _STRING_KEYS:
+        if key in metadata and not isinstance(metadata[key], str):
+            raise bad(key, f"should be text but is {metadata[key]!r:.40}")
+    for key in _BOOL_KEYS:
+        if key in metadata and not isinstance(metadata[key], bool):
+            raise bad(key, f"should be true or false but is {metadata[key]!r:.40}")
+    arch = metadata.get("general.architecture", "")
+    for suffix, (low, high) in _ARCH_INTS.items():
+        key = f"{arch}.{suffix}"
+        if key not in metadata:
+            continue
+        value = metadata[key]
+        values = value if isinstance(value, list) and suffix in _PER_LAYER else [value]
+        if not values or not all(_is_int(v) and low <= v <= high for v in values):
+            raise bad(key, f"should be a whole number from {low} to {high} but is {value!r:.40}")
+    for suffix in _ARCH_FLOATS:
+        key = f"{arch}.{suffix}"
+        value = metadata.get(key, 1.0)
+        if not (isinstance(value, int | float) and not isinstance(value, bool)) or not (
+            math.isfinite(value) and value > 0
+        ):
+            raise bad(key, f"should be a positive number but is {value!r:.40}")
+    tokens = metadata.get("tokenizer.ggml.tokens", [])
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise bad("tokenizer.ggml.tokens", "should be a list of texts")
+    for key, kind in (("tokenizer.ggml.scores", float), ("tokenizer.ggml.token_type", int)):
+        value = metadata.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or len(value) != len(tokens):
+            raise bad(key, f"should list one entry per token ({len(tokens)})")
+        if value and not isinstance(value[0], kind):
+            raise bad(key, f"should hold {'numbers' if kind is float else 'token types'}")
+    merges = metadata.get("tokenizer.ggml.merges", [])
+    if not isinstance(merges, list) or not all(isinstance(m, str) for m in merges):
+        raise bad("tokenizer.ggml.merges", "should be a list of texts")
+    for role in _TOKEN_ID_ROLES:
+        key = f"tokenizer.ggml.{role}_token_id"
+        if key not in metadata:
+            continue
+        value = metadata[key]
+        if not _is_int(value) or not 0 <= value < len(tokens):
+            raise bad(key, f"should be a token id below {len(tokens)} but is {value!r:.40}")

@@ -1,16 +1,31 @@
 """Chat templates: from a conversation to the exact prompt token ids.
 
 Built-in templates ("llama2-bllossom", "llama3") are written in Python and emit special
-tokens as ids, so text the user types ("<|eot_id|>", "[INST]") can never become a control
-token. A template stored in the GGUF ("gguf") is Jinja and is rendered only in an
+tokens as ids. A template stored in the GGUF ("gguf") is Jinja, rendered only in an
 immutable sandbox (CVE-2024-34359: llama-cpp-python once ran such templates unsandboxed).
+For every template, control tokens come only from text the *template* wrote: message
+contents are always tokenized with special tokens off, so a user typing "<|eot_id|>" or
+"<s>[INST]" gets plain text, never a control token.
 
-Whatever the template writes, :func:`render_prompt_ids` makes the prompt start with
-exactly one BOS when the model asks for one, and none otherwise is added.
+The built-ins equal the Jinja templates shipped in Hugging Face checkpoints, ids for ids
+(``apply_chat_template``): Llama-2 trims every message (the first user message only at
+its end, because the system block precedes it), Llama-3 trims every message.
+
+System prompt: only the Llama-2 Bllossom format has a default (the model card's), because
+that format always carries a ``<<SYS>>`` block. Llama-3 and "gguf" add no system turn
+unless the caller passes one.
+
+BOS, one rule for every template: the prompt starts with exactly one BOS when the model
+asks for one (``add_bos_token``) and with none when it does not, whatever the template
+wrote there. BOS/EOS *between* turns belong to the format and stay as it defines them:
+Llama-2 separates turns with ``</s><s>[INST]`` whatever ``add_bos_token`` says.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,6 +36,8 @@ from bllossom_core.types import ChatMessage
 TEMPLATE_NAMES = ("auto", "llama2-bllossom", "llama3", "gguf")
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. 당신은 유능한 AI 어시스턴트 입니다."
 LLAMA3_HEADER_TOKENS = ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
+# Private-use characters that fence message contents while a Jinja template renders.
+_OPEN, _CLOSE = "\ue000", "\ue001"
 
 
 class PromptVocab(Protocol):
@@ -40,6 +57,9 @@ class PromptVocab(Protocol):
 
     def token_text(self, token_id: int) -> str: ...
 
+    def control_token_texts(self) -> Sequence[str]:
+        """The spellings of the control tokens, which only template text may produce."""
+
     def tokenize(self, text: str, *, special: bool) -> list[int]:
         """Token ids of ``text`` without any BOS; ``special`` parses control tokens."""
 
@@ -54,12 +74,17 @@ class Prompt:
 Segment = str | int  # text, or the id of a special token
 
 
-def resolve_template(name: str, chat_template: str | None, vocab: PromptVocab) -> str:
-    """The concrete template for ``name`` ("auto" looks at the GGUF)."""
+def check_template_name(name: str) -> None:
+    """Refuse a template name that is not one of :data:`TEMPLATE_NAMES`."""
     if name not in TEMPLATE_NAMES:
         raise TemplateError(
             f"Unknown chat template {name!r}.", hint=f"Choose one of: {', '.join(TEMPLATE_NAMES)}."
         )
+
+
+def resolve_template(name: str, chat_template: str | None, vocab: PromptVocab) -> str:
+    """The concrete template for ``name`` ("auto" looks at the GGUF)."""
+    check_template_name(name)
     if name == "gguf" and not chat_template:
         raise TemplateError("This model file has no chat template of its own.",
                             hint="Use --template llama2-bllossom or llama3.")  # fmt: skip
@@ -90,22 +115,25 @@ def _required_id(vocab: PromptVocab, text: str) -> int:
 
 
 def llama2_segments(messages: Sequence[ChatMessage], vocab: PromptVocab) -> list[Segment]:
-    """``[INST] <<SYS>>\\n{system}\\n<</SYS>>\\n\\n{user} [/INST] {reply} </s><s>[INST] ...``."""
+    """``<s>[INST] <<SYS>>\\n{system}\\n<</SYS>>\\n\\n{user} [/INST] {reply} </s><s>[INST] ...``.
+
+    Whitespace as in the Hugging Face Llama-2 template: the system block is prepended to
+    the first message and the result trimmed, so the first user message keeps its
+    leading whitespace; every other message is trimmed on both sides.
+    """
     system, turns = _split_system(messages)
     system = DEFAULT_SYSTEM_PROMPT if system is None else system
     segments: list[Segment] = []
-    first_user = True
-    for message in turns:
-        content = message.content.strip()
+    for index, message in enumerate(turns):
+        content = message.content
+        if index == 0:
+            content = f"<<SYS>>\n{system}\n<</SYS>>\n\n{content}"
         if message.role == "user":
-            if not first_user and vocab.bos_id is not None:
+            if vocab.bos_id is not None:
                 segments.append(vocab.bos_id)
-            if first_user and system.strip():
-                content = f"<<SYS>>\n{system.strip()}\n<</SYS>>\n\n{content}"
-            segments.append(f"[INST] {content} [/INST]")
-            first_user = False
+            segments.append(f"[INST] {content.strip()} [/INST]")
         elif message.role == "assistant":
-            segments.append(f" {content} ")
+            segments.append(f" {content.strip()} ")
             if vocab.eos_id is not None:
                 segments.append(vocab.eos_id)
     return segments
@@ -114,12 +142,8 @@ def llama2_segments(messages: Sequence[ChatMessage], vocab: PromptVocab) -> list
 def llama3_segments(messages: Sequence[ChatMessage], vocab: PromptVocab) -> list[Segment]:
     """``<|start_header_id|>{role}<|end_header_id|>\\n\\n{content}<|eot_id|>`` per message."""
     start, end, eot = (_required_id(vocab, t) for t in LLAMA3_HEADER_TOKENS)
-    system, turns = _split_system(messages)
-    system = DEFAULT_SYSTEM_PROMPT if system is None else system
     segments: list[Segment] = []
-    if system.strip():
-        segments += [start, "system", end, "\n\n" + system.strip(), eot]
-    for message in turns:
+    for message in messages:
         segments += [start, message.role, end, "\n\n" + message.content.strip(), eot]
     segments += [start, "assistant", end, "\n\n"]
     return segments
@@ -159,6 +183,76 @@ def render_jinja(
         ) from exc
 
 
+def _authored_mask(fenced: str, plain: str) -> list[bool]:
+    """For each character of ``plain``: did the template write it (not a message)?
+
+    ``fenced`` is the same render with every message content fenced by markers. A template
+    may have changed a content (``| trim``), so the two are aligned; any character that
+    cannot be matched counts as message text, the safe side.
+    """
+    chars: list[str] = []
+    flags: list[bool] = []
+    depth = 0
+    for ch in fenced:
+        if ch == _OPEN:
+            depth += 1
+        elif ch == _CLOSE:
+            depth = max(0, depth - 1)
+        else:
+            chars.append(ch)
+            flags.append(depth == 0)
+    mask = [False] * len(plain)
+    i = j = 0
+    while i < len(chars) and j < len(plain):  # fast path: only whitespace was trimmed
+        if chars[i] == plain[j]:
+            mask[j] = flags[i]
+            i, j = i + 1, j + 1
+        elif chars[i].isspace():
+            i += 1
+        else:
+            break
+    if j == len(plain):
+        return mask
+    mask = [False] * len(plain)
+    matcher = difflib.SequenceMatcher(None, "".join(chars), plain, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        mask[block.b : block.b + block.size] = flags[block.a : block.a + block.size]
+    return mask
+
+
+@functools.lru_cache(maxsize=8)
+def _control_pattern(texts: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not texts:
+        return None
+    longest_first = sorted(texts, key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in longest_first))
+
+
+def jinja_segments(
+    chat_template: str, messages: Sequence[ChatMessage], vocab: PromptVocab
+) -> list[Segment]:
+    """The GGUF's own template, with control tokens taken only from its own text."""
+    bos = vocab.token_text(vocab.bos_id) if vocab.bos_id is not None else ""
+    eos = vocab.token_text(vocab.eos_id) if vocab.eos_id is not None else ""
+    plain = render_jinja(chat_template, messages, bos, eos)
+    fenced_messages = [
+        ChatMessage(m.role, _OPEN + m.content.replace(_OPEN, "?").replace(_CLOSE, "?") + _CLOSE)
+        for m in messages
+    ]
+    authored = _authored_mask(render_jinja(chat_template, fenced_messages, bos, eos), plain)
+    pattern = _control_pattern(tuple(t for t in vocab.control_token_texts() if t))
+    segments: list[Segment] = []
+    done = 0
+    for match in pattern.finditer(plain) if pattern else ():
+        token = vocab.token_id(match.group())
+        if token is None or not all(authored[match.start() : match.end()]):
+            continue
+        segments += [plain[done : match.start()], token]
+        done = match.end()
+    segments.append(plain[done:])
+    return segments
+
+
 def segments_to_ids(segments: Sequence[Segment], vocab: PromptVocab) -> list[int]:
     """Tokenize runs of text (no control tokens parsed) between special token ids."""
     ids: list[int] = []
@@ -176,16 +270,14 @@ def segments_to_ids(segments: Sequence[Segment], vocab: PromptVocab) -> list[int
 
 
 def with_single_bos(ids: Sequence[int], vocab: PromptVocab) -> list[int]:
-    """Exactly one leading BOS when the model wants one; never a doubled one."""
+    """One leading BOS when the model asks for one, none when it does not."""
     bos = vocab.bos_id
     if bos is None:
         return list(ids)
     start = 0
     while start < len(ids) and ids[start] == bos:
         start += 1
-    if vocab.add_bos or start:
-        return [bos, *ids[start:]]
-    return list(ids)
+    return [bos, *ids[start:]] if vocab.add_bos else list(ids[start:])
 
 
 def render_prompt_ids(
@@ -198,17 +290,15 @@ def render_prompt_ids(
     name = resolve_template(template, chat_template, vocab)
     stop_ids = {t for t in (vocab.eos_id,) if t is not None}
     if name == "llama2-bllossom":
-        ids = segments_to_ids(llama2_segments(messages, vocab), vocab)
+        segments = llama2_segments(messages, vocab)
     elif name == "llama3":
-        ids = segments_to_ids(llama3_segments(messages, vocab), vocab)
+        segments = llama3_segments(messages, vocab)
         stop_ids.add(_required_id(vocab, "<|eot_id|>"))
     else:
         assert chat_template is not None  # resolve_template checked
-        bos = vocab.token_text(vocab.bos_id) if vocab.bos_id is not None else ""
-        eos = vocab.token_text(vocab.eos_id) if vocab.eos_id is not None else ""
-        text = render_jinja(chat_template, messages, bos, eos)
-        ids = vocab.tokenize(text, special=True)
+        segments = jinja_segments(chat_template, messages, vocab)
         eot = vocab.token_id("<|eot_id|>")
         if eot is not None:
             stop_ids.add(eot)
-    return Prompt(with_single_bos(ids, vocab), name, frozenset(stop_ids))
+    return Prompt(with_single_bos(segments_to_ids(segments, vocab), vocab), name,
+                  frozenset(stop_ids))  # fmt: skip

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+from bllossom_core._native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.engine import LocalEngine, LocalStream, common_prefix_length
-from bllossom_core.errors import GGUFError, InputError
+from bllossom_core.errors import GGUFError, InputError, ModelLoadError, TemplateError
 from bllossom_core.types import CancelToken, ChatMessage, GenerationSettings
 from tests.fixtures.checkpoints import Family
 from tests.fixtures.gguf_models import fixture_gguf
@@ -53,18 +56,22 @@ def test_loads_on_cpu_and_reports_why(engine: LocalEngine) -> None:
     assert engine.info.architecture == "llama"
 
 
-@pytest.mark.parametrize("family", ["llama3-bpe-ko", "llama2-spm"])
-def test_greedy_equals_plain_llama_cpp(family: Family) -> None:
+@pytest.mark.parametrize(
+    ("family", "temperature"), [("llama3-bpe-ko", 0.0), ("llama2-spm", 0.0), ("llama2-spm", 0.9)]
+)
+def test_greedy_and_seeded_equal_plain_llama_cpp(family: Family, temperature: float) -> None:
     from llama_cpp import Llama
 
     path = fixture_gguf(family)
     ours = LocalEngine.load(path, context_size=256, threads=1)
     prompt = ours.prompt_ids(QUESTION)
-    stream = ours.stream_prompt_ids(prompt, GenerationSettings(temperature=0, max_tokens=20))
+    settings = GenerationSettings(temperature=temperature, max_tokens=20, seed=4321)
+    stream = ours.stream_prompt_ids(prompt, settings)
     text = "".join(stream)
     ours.close()
-    plain = Llama(model_path=str(path), n_ctx=256, n_threads=1, verbose=False)
-    tokens = plain.generate(prompt.ids, temp=0.0, repeat_penalty=1.1, top_k=40, top_p=0.9)
+    plain = Llama(model_path=str(path), n_ctx=256, n_threads=1, seed=4321, verbose=False)
+    tokens = plain.generate(prompt.ids, temp=temperature, repeat_penalty=1.1, top_k=40,
+                            top_p=0.9, min_p=0.0)  # fmt: skip
     expected = list(itertools.islice(tokens, 20))
     plain.close()
     assert stream.token_ids == expected
@@ -208,10 +215,112 @@ def test_load_rejects_hostile_file_before_llama_cpp(tmp_path) -> None:  # type: 
     bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 35)
     with pytest.raises(GGUFError):
         LocalEngine.load(bad)
-    with pytest.raises(InputError):
+    with pytest.raises(TemplateError) as unknown:
         LocalEngine.load(fixture_gguf("llama2-spm"), template="chatml")
+    assert str(unknown.value) == (
+        "Unknown chat template 'chatml'. Choose one of: auto, llama2-bllossom, llama3, gguf."
+    )
     # Well-formed but empty: no architecture, tensors, layers or vocabulary.
     empty = tmp_path / "empty.gguf"
     empty.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(16) + bytes(32))
     with pytest.raises(GGUFError, match="not a usable language model: it names no architecture"):
         LocalEngine.load(empty)
+
+
+def _in_thread(action: object) -> dict[str, object]:
+    """Run ``action`` in a thread that must finish; its result or exception comes back."""
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = action()  # type: ignore[operator]
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the engine hung"
+    return outcome
+
+
+def test_suspended_stream_makes_a_second_reply_fail_fast(spm_engine: LocalEngine) -> None:
+    settings = GenerationSettings(temperature=0, max_tokens=24)
+    suspended = spm_engine.stream_chat(QUESTION, settings)
+    first_piece = next(iter(suspended))
+    assert first_piece
+    outcome = _in_thread(lambda: spm_engine.stream_chat(QUESTION, settings))
+    assert isinstance(outcome.get("error"), ModelLoadError)
+    assert str(outcome["error"]) == "The model is still answering another message; stop it first."
+    assert isinstance(_in_thread(spm_engine.reset).get("error"), ModelLoadError)
+    suspended.close()
+    assert suspended.stats.stop_reason == "cancelled"
+    outcome = _in_thread(lambda: _run(spm_engine, QUESTION, settings))
+    after = outcome["result"][1]  # type: ignore[index]
+    assert after.stats.stop_reason in ("length", "stop") and after.token_ids
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_dropped_stream_releases_the_engine(spm_engine: LocalEngine, started: bool) -> None:
+    settings = GenerationSettings(temperature=0, max_tokens=8)
+    stream = spm_engine.stream_chat(QUESTION, settings)
+    if started:
+        next(iter(stream))
+    del stream
+    gc.collect()
+    outcome = _in_thread(lambda: _run(spm_engine, QUESTION, settings))
+    assert "error" not in outcome and outcome["result"][1].token_ids  # type: ignore[index]
+    with spm_engine.stream_chat(QUESTION, settings) as held:
+        next(iter(held))
+    outcome = _in_thread(lambda: _run(spm_engine, QUESTION, settings))
+    assert "error" not in outcome and outcome["result"][1].token_ids  # type: ignore[index]
+
+
+def test_engine_closed_during_a_reply_frees_the_model_after_it() -> None:
+    engine = LocalEngine.load(fixture_gguf("llama2-spm"), context_size=128, threads=1)
+    stream = engine.stream_chat(QUESTION, GenerationSettings(temperature=0, max_tokens=8))
+    next(iter(stream))
+    assert "error" not in _in_thread(engine.close)
+    assert engine._llm is not None  # the suspended reply still owns it
+    stream.close()
+    assert engine._llm is None
+
+
+def test_context_size_above_training_is_refused() -> None:
+    from bllossom_core.gguf_inspect import read_gguf_info
+
+    path = fixture_gguf("llama2-spm")
+    trained = read_gguf_info(path).context_length
+    assert trained == 4096
+    with pytest.raises(InputError) as caught:
+        LocalEngine.load(path, context_size=trained + 1)
+    assert caught.value.message == (
+        "--context-size 4097 is too large: this model was trained for 4096 tokens."
+    )
+    with pytest.raises(InputError, match="trained for 4096 tokens"):
+        LocalEngine.load(path, context_size=10**9)
+
+
+def test_quiet_native_output_captures_fd2(capfd: pytest.CaptureFixture[str]) -> None:
+    with quiet_native_output() as native:
+        os.write(2, b"llama_context: first\nllama_context: the reason\n")
+    assert native.last_line == "llama_context: the reason"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_failed_load_quotes_native_reason_without_leaking_it(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import llama_cpp
+
+    def failing_llama(*args: object, **kwargs: object) -> object:
+        os.write(2, b"llama_init_from_model: failed to allocate 512 GiB for the KV cache\n")
+        raise ValueError("Failed to create llama_context")
+
+    monkeypatch.setattr(llama_cpp, "Llama", failing_llama)
+    with pytest.raises(ModelLoadError) as caught:
+        LocalEngine.load(fixture_gguf("llama2-spm"), context_size=128, threads=1)
+    assert "0 GPU layers: Failed to create llama_context: llama_init_from_model: failed to " \
+        "allocate 512 GiB for the KV cache" in str(caught.value)  # fmt: skip
+    assert capfd.readouterr().err == ""

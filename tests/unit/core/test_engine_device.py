@@ -17,6 +17,7 @@ from bllossom_core.errors import ModelLoadError
 
 H100 = GpuProbe(supports_offload=True, gpu_name="NVIDIA H100")
 CPU_BUILD = GpuProbe(supports_offload=False, gpu_name=None)
+CPU_BUILD_ON_H100 = GpuProbe(supports_offload=False, gpu_name="NVIDIA H100")
 NO_GPU = GpuProbe(supports_offload=True, gpu_name=None)
 
 
@@ -75,16 +76,52 @@ def test_nothing_loads_raises_model_load_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "requested", "reason"),
+    ("probe", "requested", "threads", "summary"),
     [
-        (CPU_BUILD, None, "built without CUDA — run scripts/setup"),
-        (NO_GPU, None, "no NVIDIA GPU was found"),
-        (H100, 0, "GPU offload turned off"),
+        (CPU_BUILD, None, 1, "CPU: no NVIDIA GPU found, 1 thread"),
+        (NO_GPU, None, 4, "CPU: no NVIDIA GPU found, 4 threads"),
+        (H100, 0, 4, "CPU: GPU offload turned off (0 GPU layers requested), 4 threads"),
+        (
+            CPU_BUILD_ON_H100,
+            0,
+            2,
+            "CPU: GPU offload turned off (0 GPU layers requested), 2 threads",
+        ),
+        (
+            CPU_BUILD_ON_H100,
+            None,
+            8,
+            "CPU: this llama-cpp-python was built without CUDA although NVIDIA H100 is present; "
+            "rebuild it with `BLLOSSOM_CUDA=1 scripts/setup` (needs the CUDA toolkit), 8 threads",
+        ),
     ],
 )
-def test_cpu_reasons(probe: GpuProbe, requested: int | None, reason: str) -> None:
-    report = describe_device(probe, requested, 0, 33, 4, [])
-    assert report.backend == "cpu" and reason in report.summary and report.threads == 4
+def test_cpu_reasons(probe: GpuProbe, requested: int | None, threads: int, summary: str) -> None:
+    assert layer_ladder(33, requested, probe) == [0]
+    report = describe_device(probe, requested, 0, 33, threads, [])
+    assert report.backend == "cpu" and report.summary == summary and report.threads == threads
+
+
+def test_cpu_reason_after_gpu_failure_quotes_it() -> None:
+    report = describe_device(H100, None, 0, 33, 1, [(33, "cudaMalloc failed: out of memory")])
+    assert report.summary == (
+        "CPU: loading on NVIDIA H100 failed (cudaMalloc failed: out of memory), 1 thread"
+    )
+    assert (
+        report.fallback_reason == "loading on NVIDIA H100 failed (cudaMalloc failed: out of memory)"
+    )
+
+
+def test_cpu_build_probe_asks_the_driver_for_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp
+
+    from bllossom_core import _device
+
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
+    monkeypatch.setattr(_device, "_gpu_name_from_nvidia_smi", lambda: "NVIDIA RTX 4090")
+    assert probe_gpu() == GpuProbe(False, "NVIDIA RTX 4090")
+    monkeypatch.setattr(_device, "_gpu_name_from_nvidia_smi", lambda: None)
+    assert probe_gpu() == GpuProbe(False, None)
 
 
 def test_this_build_is_reported_as_cpu_build() -> None:
@@ -93,7 +130,7 @@ def test_this_build_is_reported_as_cpu_build() -> None:
     probe = probe_gpu()
     assert probe.supports_offload == bool(llama_cpp.llama_supports_gpu_offload())
     if not probe.supports_offload:
-        assert probe.gpu_name is None and layer_ladder(33, None, probe) == [0]
+        assert layer_ladder(33, None, probe) == [0]
 
 
 def test_load_walks_the_ladder_with_injected_gpu_failures(monkeypatch: pytest.MonkeyPatch) -> None:
