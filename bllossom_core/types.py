@@ -94,12 +94,18 @@ class CancelToken:
 
 
 class ChatStream(Protocol):
-    """Iterates over text pieces (never a split UTF-8 character); stats when done."""
+    """Iterates over text pieces (never a split UTF-8 character); stats when done.
+
+    ``close()`` frees the engine for the next reply; call it (or use
+    ``contextlib.closing``) when leaving the loop early.
+    """
 
     def __iter__(self) -> Iterator[str]: ...
 
     @property
     def stats(self) -> GenerationStats: ...
+
+    def close(self) -> None: ...
 
 
 class ChatEngine(Protocol):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bllossom_core.commands.generate import (
+    SYSTEM_HELP,
     add_load_arguments,
     add_sampling_arguments,
     ctrl_c_cancels,
@@ -60,7 +62,7 @@ def register(subparsers: Any) -> None:
                         help="OpenAI-compatible server URL instead of a local model")  # fmt: skip
     parser.add_argument("--api-key", default=None, help="API key for --endpoint")
     parser.add_argument("--remote-model", default=None, help="model id at --endpoint")
-    parser.add_argument("--system", default=None, help="system prompt")
+    parser.add_argument("--system", default=None, help=SYSTEM_HELP)
     add_sampling_arguments(parser)
     add_load_arguments(parser)
     parser.set_defaults(handler=run)
@@ -153,7 +155,11 @@ class ChatSession:
         )
         question = self.store.add_message(self.conversation_id, "user", text, **placement)
         self._unanswered = question
-        with self.store.start_reply(self.conversation_id) as writer, ctrl_c_cancels(cancel):
+        with (
+            closing(stream),
+            self.store.start_reply(self.conversation_id) as writer,
+            ctrl_c_cancels(cancel),
+        ):
             for piece in stream:
                 writer.append(piece)
                 sys.stdout.write(piece)

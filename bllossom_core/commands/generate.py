@@ -9,6 +9,7 @@ import math
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,14 @@ def ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+SYSTEM_HELP = "system prompt (default: the model card's for Llama-2 Bllossom, none for Llama-3)"
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("generate", help="Generate one reply from a GGUF model.")
     parser.add_argument("model", type=Path, metavar="MODEL.gguf")
     parser.add_argument("--prompt", required=True, help="the user's message")
-    parser.add_argument("--system", default=None, help="system prompt (default: Bllossom's)")
+    parser.add_argument("--system", default=None, help=SYSTEM_HELP)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object with the text, stats and device")  # fmt: skip
     add_sampling_arguments(parser)
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         cancel = CancelToken()
         stream = engine.stream_chat(messages, settings, cancel)
         pieces: list[str] = []
-        with ctrl_c_cancels(cancel):
+        with closing(stream), ctrl_c_cancels(cancel):
             for piece in stream:
                 pieces.append(piece)
                 if not args.json:

@@ -29,6 +29,7 @@ class ScriptedStream:
         self.pieces = pieces
         self.failure = failure
         self.stats = GenerationStats()
+        self.closed = False
 
     def __iter__(self) -> Iterator[str]:
         yield from self.pieces
@@ -36,6 +37,9 @@ class ScriptedStream:
             self.stats.stop_reason = "error"
             raise self.failure
         self.stats.stop_reason = "stop"
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class ScriptedEngine:
@@ -48,6 +52,7 @@ class ScriptedEngine:
     def __init__(self, *replies: object) -> None:
         self.replies = list(replies)
         self.prompts: list[list[ChatMessage]] = []
+        self.streams: list[ScriptedStream] = []
 
     def stream_chat(
         self, messages: list[ChatMessage], settings: GenerationSettings, cancel: CancelToken
@@ -57,8 +62,11 @@ class ScriptedEngine:
         if isinstance(reply, tuple) and reply[0] == "start":
             raise reply[1]
         if isinstance(reply, tuple):
-            return ScriptedStream([reply[1]] if reply[1] else [], reply[2])
-        return ScriptedStream([str(reply)], None)
+            stream = ScriptedStream([reply[1]] if reply[1] else [], reply[2])
+        else:
+            stream = ScriptedStream([str(reply)], None)
+        self.streams.append(stream)
+        return stream
 
     def close(self) -> None:
         pass
@@ -178,6 +186,8 @@ def test_a_reply_failing_without_text_stays_out_of_the_next_prompt(
     assert store.chat_messages(conversation.id) == [
         ChatMessage("user", "다시 묻기"), ChatMessage("assistant", "네"),
     ]  # fmt: skip
+    # Every stream is closed, the failed one too: the engine is free for the next reply.
+    assert [s.closed for s in engine.streams] == [True, True]
     store.close()
 
 
