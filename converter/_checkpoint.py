@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bllossom_core.errors import CheckpointError
+from converter._json import json_type, read_json
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -72,19 +73,6 @@ class Checkpoint:
         return sum(ref.nbytes for ref in self.tensors.values())
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} is missing: {path}.", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"{path} is not valid JSON ({exc}).",
-            hint="Download the file again.",
-            path=path,
-        ) from None
-
-
 def open_checkpoint(folder: Path) -> Checkpoint:
     """Validate ``folder`` as a convertible Llama checkpoint and index its tensors."""
     if not folder.exists():
@@ -100,9 +88,7 @@ def open_checkpoint(folder: Path) -> Checkpoint:
             hint="Give the folder that holds config.json and the model weights.",
             path=config_path,
         )
-    config = _read_json(config_path, "config.json")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_path} does not hold a JSON object.", path=config_path)
+    config = read_json(config_path, CheckpointError)
     _check_architecture(config, config_path)
     checkpoint = Checkpoint(folder, config)
     checkpoint.tensors = _index_tensors(folder)
@@ -127,12 +113,22 @@ def _check_architecture(config: dict[str, Any], path: Path) -> None:
         "num_attention_heads",
         "vocab_size",
     )
-    missing = [key for key in required if not isinstance(config.get(key), int)]
+    missing = [key for key in required if key not in config]
     if missing:
         raise CheckpointError(
             f"{path} lacks {', '.join(missing)}; it is not a complete Llama configuration.",
+            hint="Download config.json again.",
             path=path,
         )
+    for key in required:
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise CheckpointError(
+                f"{path}: {key} is {json.dumps(value)[:40]} (a JSON {json_type(value)}), "
+                "but it must be a positive whole number such as 4096.",
+                hint="Fix that value in config.json or download the file again.",
+                path=path,
+            )
 
 
 def _index_tensors(folder: Path) -> dict[str, TensorRef]:
@@ -174,12 +170,19 @@ def _merge(into: dict[str, TensorRef], new: dict[str, TensorRef], file: Path) ->
 
 
 def _weight_map(index: Path) -> dict[str, str]:
-    data = _read_json(index, index.name)
-    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    weight_map = read_json(index, CheckpointError).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
-        raise CheckpointError(f"{index} has no weight_map; the shard index is broken.", path=index)
+        raise CheckpointError(
+            f"{index} has no weight_map object; the shard index is broken.",
+            hint=f"Download {index.name} again.",
+            path=index,
+        )
     if not all(isinstance(v, str) for v in weight_map.values()):
-        raise CheckpointError(f"{index}: weight_map values must be file names.", path=index)
+        raise CheckpointError(
+            f"{index}: weight_map values must be shard file names (strings).",
+            hint=f"Download {index.name} again.",
+            path=index,
+        )
     return weight_map
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bllossom_core.errors import InputError, StorageError
+from bllossom_core.errors import Cancelled, InputError, StorageError
 from bllossom_core.types import CancelToken
 from converter._checkpoint import open_checkpoint
 from converter._progress import ProgressCallback, Reporter
@@ -45,17 +45,53 @@ class ConversionResult:
 
 
 def default_output(model_name: str, quant: str) -> Path:
-    return Path.cwd() / f"{model_name}-{quant}.gguf"
+    return Path.cwd() / default_file_name(model_name, quant)
 
 
-def _check_output(output: Path, force: bool) -> None:
-    if output.is_dir():
-        raise InputError(f"The output {output} is a folder; give a file name ending in .gguf.")
+def default_file_name(model_name: str, quant: str) -> str:
+    return f"{model_name}-{quant}.gguf"
+
+
+def resolve_output(output: str | Path | None, model_name: str, quant: str) -> Path:
+    """The absolute output file; an existing folder gets the default name inside it."""
+    if not output:
+        return default_output(model_name, quant).absolute()
+    out = Path(output).expanduser().absolute()
+    if out.is_dir():
+        return out / default_file_name(model_name, quant)
+    return out
+
+
+def _checkpoint_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def _check_output(output: Path, source: Path, force: bool) -> None:
+    if output.suffix.lower() != ".gguf":
+        raise InputError(
+            f"The output {output} does not end in .gguf; the converter writes GGUF files only.",
+            hint=f"Pass -o {output.with_name(output.name + '.gguf').name} or another *.gguf name.",
+        )
+    if output.exists():
+        target = output.stat()
+        for file in _checkpoint_files(source):
+            info = file.stat()
+            if (info.st_dev, info.st_ino) == (target.st_dev, target.st_ino):
+                raise InputError(
+                    f"The output {output} is the checkpoint's own file {file}; converting "
+                    "would overwrite the model being read.",
+                    hint="Pass -o with a new file name outside the checkpoint.",
+                )
     if output.exists() and not force:
         raise InputError(f"{output} already exists.", hint="Use --force to overwrite it.")
     parent = output.parent
     if not parent.is_dir():
-        raise StorageError(f"The output folder {parent} does not exist.", path=parent)
+        raise StorageError(
+            f"The output folder {parent} does not exist.",
+            hint=f"Create it first (mkdir -p {parent}), or pass -o with a file in an "
+            "existing folder.",
+            path=parent,
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StorageError(
             f"The output folder {parent} is not writable.",
@@ -78,7 +114,9 @@ def convert(
     """Convert a Llama checkpoint folder (or hub id) to one GGUF file.
 
     Raises a :class:`~bllossom_core.errors.BllossomError` for anything the user can fix;
-    on any failure or cancellation no output or temporary file is left behind.
+    on any failure or cancellation no output or temporary file is left behind. Cancelling
+    (or Ctrl-C) during verification keeps the finished GGUF: the result is returned with
+    ``verification.cancelled`` set.
     """
     started = time.monotonic()
     reporter = Reporter(progress, cancel)
@@ -86,9 +124,8 @@ def convert(
     folder, name = resolve_source(source, reporter)
     checkpoint = open_checkpoint(folder)
     vocab = load_vocabulary(folder, int(checkpoint.config["vocab_size"]))
-    out = Path(output).expanduser() if output else default_output(name, target_type.name)
-    out = out.absolute()
-    _check_output(out, force)
+    out = resolve_output(output, name, target_type.name)
+    _check_output(out, folder, force)
 
     written_type = target_type
     if target_type.direct is None:
@@ -127,7 +164,12 @@ def convert(
         seconds=time.monotonic() - started,
     )
     if verify or verify_tokenizer:
-        result.verification = verify_gguf(
-            out, folder, logits=verify, progress=progress, cancel=cancel
-        )
+        try:
+            result.verification = verify_gguf(
+                out, folder, logits=verify, progress=progress, cancel=cancel
+            )
+        except (Cancelled, KeyboardInterrupt):
+            # The GGUF is complete and in place; only the check was stopped, so the
+            # conversion still succeeded and the report says the file was not checked.
+            result.verification = VerificationReport(out, cancelled=True)
     return result

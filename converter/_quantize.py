@@ -61,10 +61,29 @@ _TYPES = (
 QUANT_TYPES: dict[str, QuantType] = {t.name: t for t in _TYPES}
 SUPPORTED_QUANTS: tuple[str, ...] = tuple(QUANT_TYPES)
 DEFAULT_QUANT = "Q4_K_M"
+IMATRIX_ONLY_QUANTS: tuple[str, ...] = (
+    "IQ3_XS",
+    "IQ3_XXS",
+    "IQ2_M",
+    "IQ2_S",
+    "IQ2_XS",
+    "IQ2_XXS",
+    "IQ1_M",
+    "IQ1_S",
+    "Q2_K_S",
+)
+"""llama.cpp only makes these usable with an importance matrix computed from sample
+text (``llama-imatrix``); without one it refuses or produces a broken model."""
 
 
 def quant_type(name: str) -> QuantType:
     found = QUANT_TYPES.get(name.upper())
+    if found is None and name.upper() in IMATRIX_ONLY_QUANTS:
+        raise InputError(
+            f"{name.upper()} is not offered: llama.cpp needs an importance matrix (imatrix) "
+            "computed from sample text for it, and the converter does not compute one.",
+            hint="Choose IQ3_S, IQ3_M or Q2_K for a small file (or Q4_K_M for quality).",
+        )
     if found is None:
         raise InputError(
             f"Unknown quantization type {name!r}.",

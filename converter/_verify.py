@@ -9,18 +9,19 @@ types, KL divergence and top-1 agreement for quantized ones.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bllossom_core._llama_vocab import LlamaVocab, open_vocab
+from bllossom_core._native import quiet_native_output
 from bllossom_core.errors import ModelLoadError, TokenizerError
 from bllossom_core.types import CancelToken
+from converter._json import read_json
 from converter._progress import ProgressCallback, Reporter
 
 PROBE_TEXTS: tuple[str, ...] = (
@@ -70,6 +71,8 @@ class VerificationReport:
     logits: list[LogitComparison] = field(default_factory=list)
     skipped: str | None = None
     """Why the tokenizer check could not run (a reference library is not installed)."""
+    cancelled: bool = False
+    """The user stopped verification; the GGUF itself is complete."""
 
     @property
     def tokenizer_ok(self) -> bool:
@@ -88,6 +91,11 @@ class VerificationReport:
         return float(np.mean([c.top1_agreement for c in self.logits])) if self.logits else None
 
     def format(self) -> str:
+        if self.cancelled:
+            return (
+                f"Verification cancelled: {self.gguf_path} is complete and kept, but it was "
+                "not checked against the checkpoint."
+            )
         if self.skipped:
             return f"Tokenizer parity: skipped ({self.skipped})"
         ok = self.tokenizer_cases - len(self.tokenizer_mismatches)
@@ -103,39 +111,40 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def _quiet_native() -> Iterator[None]:
-    """llama.cpp prints loader logs on the C stderr; keep the user's terminal clean."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _load_llama(path: Path, **kwargs: Any) -> Any:
     import llama_cpp
 
-    try:
-        with _quiet_native():
+    with quiet_native_output() as native:
+        try:
             return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelLoadError(f"llama.cpp cannot load {path}: {exc}.", path=path) from None
+        except (ValueError, RuntimeError) as exc:
+            failure: Exception = exc
+    raise _cannot_load(path, failure, native.last_line)
+
+
+def _load_vocab(path: Path) -> LlamaVocab:
+    with quiet_native_output() as native:
+        try:
+            return open_vocab(path)
+        except (ValueError, RuntimeError) as exc:
+            failure: Exception = exc
+    raise _cannot_load(path, failure, native.last_line)
+
+
+def _cannot_load(path: Path, exc: Exception, native_reason: str) -> ModelLoadError:
+    reason = f"{exc}; llama.cpp said: {native_reason}" if native_reason else str(exc)
+    return ModelLoadError(
+        f"llama.cpp cannot load the converted file {path} ({reason}).",
+        hint="Please report this with the model name and the --quant you used.",
+        path=path,
+    )
 
 
 def reference_tokenizer(folder: Path) -> Callable[[str], list[int]]:
     """The checkpoint's own tokenizer: ``text -> ids`` with the BOS it adds by default."""
     spm_path = folder / "tokenizer.model"
     config_path = folder / "tokenizer_config.json"
-    config = json.loads(config_path.read_text("utf-8")) if config_path.is_file() else {}
+    config = read_json(config_path, TokenizerError, required=False) or {}
     if spm_path.is_file():
         from sentencepiece import SentencePieceProcessor
 
@@ -162,16 +171,14 @@ def check_tokenizer(
     gguf_path: Path, folder: Path, texts: tuple[str, ...] = PROBE_TEXTS
 ) -> tuple[int, list[TokenMismatch]]:
     reference = reference_tokenizer(folder)
-    llama = _load_llama(gguf_path, vocab_only=True)
+    vocab = _load_vocab(gguf_path)
+    bos = [vocab.bos_id] if vocab.add_bos and vocab.bos_id is not None else []
     mismatches: list[TokenMismatch] = []
-    try:
-        for text in texts:
-            expected = reference(text)
-            actual = list(llama.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-            if expected != actual:
-                mismatches.append(TokenMismatch(text, expected, actual))
-    finally:
-        llama.close()
+    for text in texts:
+        expected = reference(text)
+        actual = bos + vocab.tokenize(text, special=False)
+        if expected != actual:
+            mismatches.append(TokenMismatch(text, expected, actual))
     return len(texts), mismatches
 
 
@@ -235,8 +242,12 @@ def verify_gguf(
         report.tokenizer_cases, report.tokenizer_mismatches = check_tokenizer(gguf_path, folder)
     except ImportError as exc:
         report.skipped = f"{exc.name} is not installed; pip install 'bllossom-desktop[verify]'"
-    except (OSError, ValueError) as exc:
-        raise TokenizerError(f"Cannot check the tokenizer of {folder}: {exc}.") from None
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise TokenizerError(
+            f"The reference tokenizer in {folder} cannot be loaded to check the GGUF ({exc}).",
+            hint="Download the tokenizer files again, or pass --no-verify-tokenizer.",
+            path=folder,
+        ) from None
     reporter.emit("verify", 1, steps, unit="check")
     if logits:
         report.logits = compare_logits(gguf_path, folder)

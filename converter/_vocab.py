@@ -8,6 +8,7 @@ Korean-expanded vocabularies with the Llama-3 pre-tokenizer convert like the ori
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import gguf
 
 from bllossom_core.errors import TokenizerError
+from converter._json import json_type, read_json
 
 T = gguf.TokenType
 
@@ -54,8 +56,9 @@ def load_vocabulary(folder: Path, vocab_size: int) -> Vocabulary:
     """Read the tokenizer in ``folder`` for a model whose embedding has ``vocab_size`` rows."""
     spm_path = folder / "tokenizer.model"
     json_path = folder / "tokenizer.json"
+    decoder = _added_tokens_decoder(folder / "tokenizer_config.json", vocab_size)
     if spm_path.is_file():
-        vocab = _sentencepiece(spm_path, folder, vocab_size)
+        vocab = _sentencepiece(spm_path, folder, vocab_size, decoder)
     elif json_path.is_file():
         vocab = _byte_level_bpe(json_path, folder, vocab_size)
     else:
@@ -79,7 +82,67 @@ def _looks_special(text: str) -> bool:
     return (text.startswith("<|") and text.endswith("|>")) or text in ("<pad>", "<mask>")
 
 
-def _sentencepiece(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
+def token_id_in_range(value: Any, vocab_size: int, path: Path, where: str) -> int:
+    """``value`` as a token id of a ``vocab_size`` vocabulary, or a TokenizerError.
+
+    A negative id would silently index from the end of the token list in Python, so it is
+    refused like any other id outside the embedding.
+    """
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TokenizerError(
+            f"{path}: {where} {json.dumps(value)[:40]}, which is not a whole number.",
+            hint=f"Fix it in {path.name} or download the file again.",
+            path=path,
+        )
+    if not 0 <= value < vocab_size:
+        raise TokenizerError(
+            f"{path}: {where} {value}, outside 0..{vocab_size - 1} (the model's embedding "
+            f"has {vocab_size:,} rows).",
+            hint=f"Fix it in {path.name}, or use the tokenizer files that came with the weights.",
+            path=path,
+        )
+    return value
+
+
+def _added_tokens_decoder(path: Path, vocab_size: int) -> dict[int, dict[str, Any]]:
+    """``added_tokens_decoder`` of ``tokenizer_config.json``, checked entry by entry."""
+    config = read_json(path, TokenizerError, required=False) or {}
+    decoder = config.get("added_tokens_decoder", {})
+    if not isinstance(decoder, dict):
+        raise TokenizerError(
+            f"{path}: added_tokens_decoder is a JSON {json_type(decoder)}, but it must be an "
+            'object like {"32000": {"content": "<tok>"}}.',
+            hint="Fix it in tokenizer_config.json or download the file again.",
+            path=path,
+        )
+    entries: dict[int, dict[str, Any]] = {}
+    for key, entry in decoder.items():
+        token_id = token_id_in_range(key, vocab_size, path, "added_tokens_decoder has key")
+        if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
+            raise TokenizerError(
+                f"{path}: added_tokens_decoder key {json.dumps(key)} must map to an object "
+                'with a string "content".',
+                hint="Fix it in tokenizer_config.json or download the file again.",
+                path=path,
+            )
+        entries[token_id] = entry
+    return entries
+
+
+def _added_tokens(path: Path, vocab_size: int) -> dict[str, int]:
+    """``added_tokens.json`` (token text -> id), checked entry by entry."""
+    added = read_json(path, TokenizerError, required=False) or {}
+    return {
+        text: token_id_in_range(token_id, vocab_size, path, f"token {text!r} has id")
+        for text, token_id in added.items()
+    }
+
+
+def _sentencepiece(
+    path: Path, folder: Path, vocab_size: int, decoder: dict[int, dict[str, Any]]
+) -> Vocabulary:
     from sentencepiece import SentencePieceProcessor
 
     processor = SentencePieceProcessor()
@@ -110,18 +173,12 @@ def _sentencepiece(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
         elif processor.IsByte(token_id):
             kind = T.BYTE
         types[token_id] = int(kind)
-    added = _read_optional_json(folder / "added_tokens.json")
-    for text, token_id in (added or {}).items():
-        if isinstance(token_id, int) and 0 <= token_id < vocab_size:
-            tokens[token_id] = text.encode("utf-8")
-            scores[token_id] = -1000.0
-            types[token_id] = int(T.USER_DEFINED)
-    config = _read_optional_json(folder / "tokenizer_config.json") or {}
-    for key, entry in (config.get("added_tokens_decoder") or {}).items():
-        token_id = int(key)
-        if token_id >= vocab_size or not isinstance(entry, dict):
-            continue
-        text = str(entry.get("content", ""))
+    for text, token_id in _added_tokens(folder / "added_tokens.json", vocab_size).items():
+        tokens[token_id] = text.encode("utf-8")
+        scores[token_id] = -1000.0
+        types[token_id] = int(T.USER_DEFINED)
+    for token_id, entry in decoder.items():
+        text = entry["content"]
         if entry.get("special") or _looks_special(text):
             types[token_id] = int(T.CONTROL)
         else:
@@ -133,23 +190,14 @@ def _sentencepiece(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
     return Vocabulary("llama", "default", tokens, types, scores, special)
 
 
-def _read_optional_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TokenizerError(
-            f"{path} is not valid JSON ({exc}).", hint="Download it again.", path=path
-        ) from None
-
-
 def _special_vocab(folder: Path, vocab_size: int, *, merges: bool) -> gguf.SpecialVocab:
     try:
         special = gguf.SpecialVocab(folder, load_merges=merges, n_vocab=vocab_size)
-    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError, UnicodeDecodeError) as exc:
         raise TokenizerError(
-            f"The tokenizer files in {folder} are inconsistent ({exc}).", path=folder
+            f"The tokenizer files in {folder} are inconsistent ({exc}).",
+            hint="Download tokenizer_config.json and special_tokens_map.json again.",
+            path=folder,
         ) from None
     if isinstance(special.chat_template, list):  # named templates: keep the default
         named = {t.get("name"): t.get("template") for t in special.chat_template}
@@ -185,8 +233,8 @@ def identify_pre_tokenizer(pre_tokenizer: Any, normalizer: Any) -> str | None:
 
 
 def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
-    data: Any = _read_optional_json(path)
-    model = data.get("model") if isinstance(data, dict) else None
+    data = read_json(path, TokenizerError)
+    model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
         raise TokenizerError(f"{path} has no model vocabulary; it is corrupt.", path=path)
     if model.get("type") != "BPE":
@@ -204,12 +252,23 @@ def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
         )
     by_id: dict[int, str] = {}
     for text, token_id in model["vocab"].items():
-        by_id[int(token_id)] = text
-    added = {int(t["id"]): t for t in data.get("added_tokens", []) if isinstance(t, dict)}
-    for token_id, entry in added.items():
-        by_id[token_id] = str(entry.get("content", ""))
+        by_id[token_id_in_range(token_id, 2**31, path, f"vocabulary entry {text!r} has id")] = text
     if by_id and max(by_id) >= vocab_size:
         raise _too_big(path, max(by_id) + 1, vocab_size)
+    added_list = data.get("added_tokens", [])
+    if not isinstance(added_list, list):
+        raise TokenizerError(
+            f"{path}: added_tokens is a JSON {json_type(added_list)}, but it must be an array.",
+            hint="Download tokenizer.json again.",
+            path=path,
+        )
+    added: dict[int, dict[str, Any]] = {}
+    for entry in added_list:
+        if isinstance(entry, dict):
+            where = f"added token {str(entry.get('content'))[:40]!r} has id"
+            added[token_id_in_range(entry.get("id"), vocab_size, path, where)] = entry
+    for token_id, entry in added.items():
+        by_id[token_id] = str(entry.get("content", ""))
     tokens: list[bytes] = []
     types: list[int] = []
     for token_id in range(vocab_size):

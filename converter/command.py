@@ -20,7 +20,13 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="checkpoint folder or hub id")
-    parser.add_argument("-o", "--output", metavar="OUT.gguf", help="output file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.gguf",
+        help="output file ending in .gguf, or an existing folder to write "
+        "MODEL-TYPE.gguf into (default: MODEL-TYPE.gguf in the current folder)",
+    )
     parser.add_argument(
         "--quant",
         default=DEFAULT_QUANT,
@@ -73,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     report = result.verification
     if report is not None:
         print(report.format())
+        if report.cancelled:
+            sys.stdout.flush()
+            return 130  # interrupted, as the shell expects, though the file is kept
         if not report.tokenizer_ok:
             raise TokenizerError(
                 f"The tokenizer in {result.output} does not match the checkpoint's tokenizer.",

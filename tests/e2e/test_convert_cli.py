@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -69,5 +70,63 @@ def test_errors_are_one_line(
     assert result.returncode == code
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_cannot_replace_the_checkpoint(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "ckpt"
+    shutil.copytree(make_checkpoint(family="llama2-spm"), source)
+    weights = source / "model.safetensors"
+    original = weights.read_bytes()
+    result = _bllossom(
+        "convert", str(source), "-o", str(weights), "--force", "--quant", "F16", "-q", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "does not end in .gguf" in result.stderr and "Traceback" not in result.stderr
+    assert weights.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_output_into_existing_folder_like_cp(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = make_checkpoint(family="llama2-spm")
+    (tmp_path / "models").mkdir()
+    result = _bllossom("convert", str(source), "-o", "models", "--quant", "F16", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "models" / f"{source.name}-F16.gguf"
+    assert f"Wrote {written}" in result.stdout
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [written.name]
+    assert GGUFReader(written).fields["general.file_type"].contents() == 1  # F16
+
+    missing = _bllossom("convert", str(source), "-o", "new/m.gguf", "-q", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert f"mkdir -p {tmp_path / 'new'}" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_tokenizer_config_is_one_line(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "ckpt"
+    shutil.copytree(make_checkpoint(family="llama2-spm"), source)
+    (source / "tokenizer_config.json").write_text('{"added_tokens_decoder": {"abc": {}}}')
+    result = _bllossom("convert", str(source), "-o", "m.gguf", "-q", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "tokenizer_config.json" in result.stderr and '"abc"' in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_imatrix_quant_explained(make_checkpoint: Callable[..., Path], tmp_path: Path) -> None:
+    source = make_checkpoint(family="llama2-spm")
+    result = _bllossom("convert", str(source), "--quant", "IQ3_XS", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "IQ3_XS is not offered" in result.stderr and "importance matrix" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
