@@ -100,13 +100,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if model is not None and (model.is_remote or os.path.exists(model.path)):
             window.load_model(model)
     code = int(app.exec())
-    # Everything is saved by now (closeEvent wrote settings and the reply, the store is
-    # closed). Skip the interpreter's final garbage collection: tearing down PySide6 and
-    # llama.cpp objects in arbitrary order there can abort ("bool_dealloc") and turn a
-    # clean quit into a crash report.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    _tear_down(window)
+    return code
+
+
+def _tear_down(window: MainWindow) -> None:
+    """Destroy the window (and its worker threads) now, in order, not at interpreter exit.
+
+    ``closeEvent`` has already stopped the reply, waited for the workers, saved
+    everything and closed the engine and the store. Deleting the window here makes Qt
+    destroy the widgets while the QApplication still exists, so nothing Qt-owned is
+    left for Python's final garbage collection to free in arbitrary order.
+    (The "bool_dealloc" abort that once ended clean quits was not an ordering problem
+    but a PySide6 reference-counting bug; ``desktop.qt`` works around it on import.)
+    """
+    from desktop.qt import QCoreApplication, QEvent
+
+    window.runner.wait_all()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 if __name__ == "__main__":

@@ -114,8 +114,17 @@ def describe_error(error: BaseException) -> tuple[str, str]:
     )
 
 
-def show_error(parent: QWidget | None, error: BaseException) -> None:
-    headline, advice = describe_error(error)
+def show_error(
+    parent: QWidget | None,
+    error: BaseException,
+    headline: str | None = None,
+    advice: str | None = None,
+) -> None:
+    """An error box; ``headline``/``advice`` replace the generic ones for ``error``'s kind
+    when the caller knows better what the user was doing."""
+    generic_headline, generic_advice = describe_error(error)
+    headline = headline or generic_headline
+    advice = advice or generic_advice
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(translate("Errors", "Bllossom"))

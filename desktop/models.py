@@ -100,6 +100,11 @@ class ModelsDialog(QDialog):
         self.key_label.setText(self.tr("API key"))
         self.name_label.setText(self.tr("Model name"))
         self.key_edit.setPlaceholderText(self.tr("optional"))
+        key_note = self.tr(
+            "API keys are saved unencrypted in settings.json, readable only by your user account."
+        )
+        self.key_edit.setToolTip(key_note)
+        self.key_label.setToolTip(key_note)
         self.add_remote_button.setText(self.tr("Add and use this server"))
         self._fill()
 

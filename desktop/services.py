@@ -103,6 +103,34 @@ class Services:
     def restore(self, conversation_id: int) -> None:
         self.store.restore_conversation(conversation_id)
 
+    def deleted_conversations(self) -> list[ConversationEntry]:
+        """The trash, most recently changed first (purged by the core after a while)."""
+        return [
+            ConversationEntry(c.id, c.title) for c in self.store.list_conversations(deleted=True)
+        ]
+
+    def export_file(self, path: Path, conversation_ids: list[int] | None = None) -> Path:
+        """Markdown for ``.md``/``.markdown``, JSON otherwise; all conversations for ``None``."""
+        return self.store.export_file(path, conversation_ids)
+
+    def import_file(self, path: Path) -> list[int]:
+        """Add the conversations of a JSON export as new ones; returns their ids."""
+        try:
+            document = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{path} is not a text file.",
+                hint="Choose a .json file exported by Bllossom.",
+                path=path,
+            ) from error
+        except OSError as error:
+            raise InputError(
+                f"{path} could not be read: {error.strerror}.",
+                hint="Check that the file exists and that you may read it.",
+                path=path,
+            ) from error
+        return self.store.import_json(document)
+
     def thread(self, conversation_id: int) -> list[ShownMessage]:
         return [shown_message(m) for m in self.store.thread(conversation_id)]
 

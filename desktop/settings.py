@@ -19,6 +19,8 @@ from bllossom_core.paths import settings_path
 Language = Literal["system", "ko", "en"]
 ThemeChoice = Literal["system", "light", "dark"]
 NEW_CONVERSATION_KEY = "new"
+SETTINGS_FILE_MODE = 0o600
+"""settings.json may hold API keys: readable and writable by its owner only."""
 
 
 @dataclass
@@ -100,6 +102,11 @@ class AppSettings:
         payload = json.dumps(asdict(self), ensure_ascii=False, indent=2)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=path.parent)
         try:
+            # Remote API keys are stored here in plain text (no keyring offline): only
+            # the user may read the file. mkstemp already creates it 0600; be explicit.
+            # (Windows has no fchmod before 3.13; the profile folder is private there.)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, SETTINGS_FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(payload)
                 handle.flush()

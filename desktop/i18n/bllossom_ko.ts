@@ -3,42 +3,42 @@
 <context>
     <name>ChatPage</name>
     <message>
-        <location filename="../main_window.py" line="106" />
+        <location filename="../chat_page.py" line="57" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="107" />
+        <location filename="../chat_page.py" line="58" />
         <source>Editing a message: sending creates a new branch.</source>
         <translation>메시지를 수정하는 중입니다. 보내면 새 갈래로 저장됩니다.</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="108" />
+        <location filename="../chat_page.py" line="59" />
         <source>Cancel editing</source>
         <translation>수정 취소</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="110" />
+        <location filename="../chat_page.py" line="61" />
         <source>Type a message. Enter sends, Shift+Enter adds a line.</source>
         <translation>메시지를 입력하세요. Enter로 보내고 Shift+Enter로 줄을 바꿉니다.</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="112" />
+        <location filename="../chat_page.py" line="63" />
         <source>Stop</source>
         <translation>중지</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="112" />
+        <location filename="../chat_page.py" line="63" />
         <source>Send</source>
         <translation>보내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="114" />
+        <location filename="../chat_page.py" line="65" />
         <source>Stop generating (Esc)</source>
         <translation>답변 생성 중지 (Esc)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="114" />
+        <location filename="../chat_page.py" line="65" />
         <source>Send (Enter)</source>
         <translation>보내기 (Enter)</translation>
     </message>
@@ -46,12 +46,12 @@
 <context>
     <name>ChatStatusBar</name>
     <message>
-        <location filename="../status_bar.py" line="48" />
+        <location filename="../status_bar.py" line="47" />
         <source>Loading %1…</source>
         <translation>%1 불러오는 중…</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="53" />
+        <location filename="../status_bar.py" line="52" />
         <source>No model loaded</source>
         <translation>불러온 모델 없음</translation>
     </message>
@@ -61,32 +61,32 @@
         <translation>GPU: %1, %2/%3개 레이어</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="67" />
+        <location filename="../status_bar.py" line="69" />
         <source>Remote server</source>
         <translation>원격 서버</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="70" />
+        <location filename="../status_bar.py" line="72" />
         <source>CPU only: this build has no GPU support (see the tooltip)</source>
         <translation>CPU 전용: 이 빌드는 GPU를 지원하지 않습니다 (도움말 참고)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="72" />
+        <location filename="../status_bar.py" line="74" />
         <source>CPU (%1)</source>
         <translation>CPU (%1)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="73" />
+        <location filename="../status_bar.py" line="75" />
         <source>CPU, %1 threads</source>
         <translation>CPU, 스레드 %1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="81" />
+        <location filename="../status_bar.py" line="83" />
         <source>%1 tokens/s</source>
         <translation>초당 %1토큰</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="84" />
+        <location filename="../status_bar.py" line="86" />
         <source>context %1/%2</source>
         <translation>컨텍스트 %1/%2</translation>
     </message>
@@ -94,66 +94,152 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../chat_view.py" line="226" />
         <location filename="../chat_view.py" line="322" />
+        <location filename="../chat_view.py" line="472" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
 </context>
 <context>
+    <name>ConversationActions</name>
+    <message>
+        <location filename="../_window_conversations.py" line="116" />
+        <source>Copied to the clipboard.</source>
+        <translation>클립보드에 복사했습니다.</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationFiles</name>
+    <message>
+        <location filename="../_window_files.py" line="88" />
+        <source>Markdown (*.md)</source>
+        <translation>마크다운 문서 (*.md)</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="88" />
+        <source>JSON (*.json)</source>
+        <translation>JSON 파일 (*.json)</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="101" />
+        <source>Bllossom export (*.json)</source>
+        <translation>Bllossom 내보내기 파일 (*.json)</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="108" />
+        <source>Open a conversation to export it.</source>
+        <translation>내보낼 대화를 먼저 여세요.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="113" />
+        <source>Export conversation</source>
+        <translation>대화 내보내기</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="113" />
+        <source>conversation</source>
+        <translation>대화</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="120" />
+        <source>Export all conversations</source>
+        <translation>모든 대화 내보내기</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="120" />
+        <source>bllossom-conversations</source>
+        <translation>bllossom-conversations</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="133" />
+        <source>Choose a folder you can write to, then export again.</source>
+        <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="135" />
+        <source>The export could not be written.</source>
+        <translation>내보내기 파일을 쓰지 못했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="137" />
+        <source>Exported to %1</source>
+        <translation>%1에 내보냈습니다</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="140" />
+        <source>Import conversations</source>
+        <translation>대화 가져오기</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="149" />
+        <source>The file could not be imported.</source>
+        <translation>파일을 가져올 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="150" />
+        <source>Choose a .json file exported by Bllossom.</source>
+        <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="160" />
+        <source>Imported %1 conversation(s).</source>
+        <translation>대화 %1개를 가져왔습니다.</translation>
+    </message>
+</context>
+<context>
     <name>ConversationSettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="152" />
+        <location filename="../settings_dialog.py" line="173" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="154" />
+        <location filename="../settings_dialog.py" line="175" />
         <source>System prompt</source>
         <translation>시스템 프롬프트</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="155" />
+        <location filename="../settings_dialog.py" line="176" />
         <source>Chat template</source>
         <translation>채팅 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="156" />
+        <location filename="../settings_dialog.py" line="177" />
         <source>Temperature</source>
         <translation>온도(temperature)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="157" />
+        <location filename="../settings_dialog.py" line="178" />
         <source>Top-p</source>
         <translation>Top-p 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="158" />
+        <location filename="../settings_dialog.py" line="179" />
         <source>Top-k</source>
         <translation>Top-k 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="159" />
+        <location filename="../settings_dialog.py" line="180" />
         <source>Repetition penalty</source>
         <translation>반복 억제</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="160" />
+        <location filename="../settings_dialog.py" line="181" />
         <source>Maximum reply length (tokens)</source>
         <translation>최대 답변 길이(토큰)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="165" />
+        <location filename="../settings_dialog.py" line="186" />
         <source>Automatic (from the GGUF file)</source>
         <translation>자동 (GGUF 파일 기준)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="166" />
+        <location filename="../settings_dialog.py" line="187" />
         <source>Llama-2 Bllossom</source>
         <translation>Llama-2 Bllossom 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="167" />
+        <location filename="../settings_dialog.py" line="188" />
         <source>Llama-3</source>
         <translation>Llama-3 형식</translation>
     </message>
@@ -161,112 +247,112 @@
 <context>
     <name>ConvertDialog</name>
     <message>
-        <location filename="../convert_dialog.py" line="106" />
+        <location filename="../convert_dialog.py" line="108" />
         <source>Convert a Hugging Face model</source>
         <translation>Hugging Face 모델 변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="107" />
+        <location filename="../convert_dialog.py" line="109" />
         <source>Checkpoint folder or hub id</source>
         <translation>체크포인트 폴더 또는 허브 ID</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="108" />
+        <location filename="../convert_dialog.py" line="111" />
         <source>a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B</source>
         <translation>폴더 경로 또는 예: MLP-KTLim/llama-3-Korean-Bllossom-8B</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="109" />
+        <location filename="../convert_dialog.py" line="113" />
         <source>Browse…</source>
         <translation>찾아보기…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="110" />
+        <location filename="../convert_dialog.py" line="114" />
         <source>Save as</source>
         <translation>저장 위치</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="111" />
+        <location filename="../convert_dialog.py" line="115" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="112" />
+        <location filename="../convert_dialog.py" line="116" />
         <source>Verify the result against the original</source>
         <translation>변환 결과를 원본과 비교해 검증</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="113" />
+        <location filename="../convert_dialog.py" line="117" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="114" />
+        <location filename="../convert_dialog.py" line="118" />
         <source>Cancel conversion</source>
         <translation>변환 취소</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="115" />
+        <location filename="../convert_dialog.py" line="119" />
         <source>Close</source>
         <translation>닫기</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="123" />
+        <location filename="../convert_dialog.py" line="127" />
         <source>Choose the checkpoint folder</source>
         <translation>체크포인트 폴더 선택</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="150" />
+        <location filename="../convert_dialog.py" line="158" />
         <source>Starting…</source>
         <translation>시작하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="162" />
+        <location filename="../convert_dialog.py" line="170" />
         <source>Cancelling…</source>
         <translation>취소하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="180" />
+        <location filename="../convert_dialog.py" line="188" />
         <source>Downloading</source>
         <translation>내려받는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="181" />
+        <location filename="../convert_dialog.py" line="189" />
         <source>Converting</source>
         <translation>변환하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="182" />
+        <location filename="../convert_dialog.py" line="190" />
         <source>Quantizing</source>
         <translation>양자화하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="183" />
+        <location filename="../convert_dialog.py" line="191" />
         <source>Verifying</source>
         <translation>검증하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="194" />
+        <location filename="../convert_dialog.py" line="202" />
         <source>about %1 s left</source>
         <translation>약 %1초 남음</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="205" />
+        <location filename="../convert_dialog.py" line="213" />
         <source>Done.</source>
         <translation>완료했습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="208" />
+        <location filename="../convert_dialog.py" line="216" />
         <source>Saved %1</source>
         <translation>%1에 저장했습니다</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="210" />
+        <location filename="../convert_dialog.py" line="218" />
         <source>Verification report:</source>
         <translation>검증 보고서:</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="220" />
+        <location filename="../convert_dialog.py" line="228" />
         <source>Conversion cancelled; nothing was written.</source>
         <translation>변환을 취소했습니다. 아무 파일도 만들지 않았습니다.</translation>
     </message>
@@ -274,12 +360,12 @@
 <context>
     <name>Errors</name>
     <message>
-        <location filename="../errors.py" line="34" />
+        <location filename="../errors.py" line="32" />
         <source>There is not enough memory for this model.</source>
         <translation>이 모델을 실행할 메모리가 부족합니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="35" />
+        <location filename="../errors.py" line="33" />
         <source>Close other programs, or use a smaller quantization such as Q4_K_M.</source>
         <translation>다른 프로그램을 닫거나 Q4_K_M처럼 더 작은 양자화 모델을 사용하세요.</translation>
     </message>
@@ -294,388 +380,441 @@
         <translation>CPU로 실행됩니다. GPU를 쓰려면 scripts/setup으로 CUDA 빌드를 설치하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="43" />
+        <location filename="../errors.py" line="49" />
         <source>This model file is damaged or is not a GGUF file.</source>
         <translation>모델 파일이 손상되었거나 GGUF 파일이 아닙니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="44" />
+        <location filename="../errors.py" line="50" />
         <source>Download or convert the model again, then open the new file.</source>
         <translation>모델을 다시 내려받거나 변환한 뒤 새 파일을 여세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="45" />
+        <location filename="../errors.py" line="54" />
         <source>The model could not be loaded.</source>
         <translation>모델을 불러오지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="46" />
+        <location filename="../errors.py" line="55" />
         <source>Check that the file is complete and that there is enough free memory.</source>
         <translation>파일이 온전한지, 남은 메모리가 충분한지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="47" />
+        <location filename="../errors.py" line="61" />
         <source>The chat template of this model cannot be used.</source>
         <translation>이 모델의 채팅 템플릿을 사용할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="48" />
+        <location filename="../errors.py" line="62" />
         <source>Choose the Llama-2 Bllossom or Llama-3 template in the conversation settings.</source>
         <translation>대화 설정에서 Llama-2 Bllossom 또는 Llama-3 템플릿을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="49" />
+        <location filename="../errors.py" line="69" />
         <source>The remote server did not answer properly.</source>
         <translation>원격 서버가 제대로 응답하지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="50" />
+        <location filename="../errors.py" line="70" />
         <source>Check the server address, the API key and your network connection.</source>
         <translation>서버 주소, API 키, 네트워크 연결을 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="51" />
+        <location filename="../errors.py" line="76" />
         <source>The disk is full.</source>
         <translation>디스크 공간이 가득 찼습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="52" />
+        <location filename="../errors.py" line="77" />
         <source>Free some space, then try again. Nothing you wrote was lost.</source>
         <translation>공간을 확보한 뒤 다시 시도하세요. 작성한 내용은 그대로 남아 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="53" />
+        <location filename="../errors.py" line="81" />
         <source>Your conversations could not be saved or read.</source>
         <translation>대화를 저장하거나 읽지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="54" />
+        <location filename="../errors.py" line="82" />
         <source>Check that the data folder is writable and not damaged.</source>
         <translation>데이터 폴더에 쓰기 권한이 있는지, 손상되지 않았는지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="55" />
+        <location filename="../errors.py" line="86" />
         <source>This checkpoint cannot be converted.</source>
         <translation>이 체크포인트는 변환할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="56" />
+        <location filename="../errors.py" line="87" />
         <source>Choose a folder with a Llama-based Hugging Face model (config.json and weights).</source>
         <translation>Llama 기반 Hugging Face 모델 폴더(config.json과 가중치 파일 포함)를 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="57" />
+        <location filename="../errors.py" line="94" />
         <source>The tokenizer of this checkpoint is missing or damaged.</source>
         <translation>이 체크포인트의 토크나이저가 없거나 손상되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="58" />
+        <location filename="../errors.py" line="95" />
         <source>Make sure tokenizer files are in the checkpoint folder.</source>
         <translation>체크포인트 폴더에 토크나이저 파일이 있는지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="59" />
+        <location filename="../errors.py" line="99" />
         <source>That file or setting cannot be used.</source>
         <translation>이 파일이나 설정은 사용할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="60" />
+        <location filename="../errors.py" line="100" />
         <source>Check the path and try again.</source>
         <translation>경로를 확인한 뒤 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="61" />
+        <location filename="../errors.py" line="104" />
         <source>Something went wrong.</source>
         <translation>문제가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="61" />
+        <location filename="../errors.py" line="105" />
         <source>Details are below.</source>
         <translation>자세한 내용은 아래에 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="67" />
+        <location filename="../errors.py" line="112" />
         <source>An unexpected error occurred.</source>
         <translation>예기치 않은 오류가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="68" />
+        <location filename="../errors.py" line="113" />
         <source>This is a bug in Bllossom; please report it with the details below.</source>
         <translation>블라썸의 버그입니다. 아래 내용을 함께 알려 주세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="76" />
+        <location filename="../errors.py" line="130" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
+    </message>
+</context>
+<context>
+    <name>GenerationController</name>
+    <message>
+        <location filename="../_window_generation.py" line="39" />
+        <source>The message will be sent when the model is ready.</source>
+        <translation>모델이 준비되면 메시지를 보냅니다.</translation>
+    </message>
+    <message>
+        <location filename="../_window_generation.py" line="43" />
+        <location filename="../_window_generation.py" line="95" />
+        <source>Open a model first: File › Open a GGUF file…</source>
+        <translation>먼저 모델을 여세요: 파일 › GGUF 파일 열기…</translation>
     </message>
 </context>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="239" />
+        <location filename="../main_window.py" line="128" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="240" />
+        <location filename="../main_window.py" line="129" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="241" />
+        <location filename="../main_window.py" line="130" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="242" />
-        <location filename="../main_window.py" line="275" />
+        <location filename="../main_window.py" line="131" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="243" />
+        <location filename="../main_window.py" line="132" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="244" />
+        <location filename="../main_window.py" line="133" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="245" />
+        <location filename="../main_window.py" line="134" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="246" />
+        <location filename="../main_window.py" line="135" />
+        <source>Export conversation…</source>
+        <translation>대화 내보내기…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="136" />
+        <source>Export all conversations…</source>
+        <translation>모든 대화 내보내기…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="137" />
+        <source>Import conversations…</source>
+        <translation>대화 가져오기…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="138" />
+        <source>Recently deleted…</source>
+        <translation>최근 삭제한 대화…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="139" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="247" />
+        <location filename="../main_window.py" line="140" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="248" />
+        <location filename="../main_window.py" line="141" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="249" />
+        <location filename="../main_window.py" line="142" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="250" />
+        <location filename="../main_window.py" line="143" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="431" />
-        <source>The message will be sent when the model is ready.</source>
-        <translation>모델이 준비되면 메시지를 보냅니다.</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="433" />
-        <location filename="../main_window.py" line="467" />
-        <source>Open a model first: File › Open a GGUF file…</source>
-        <translation>먼저 모델을 여세요: 파일 › GGUF 파일 열기…</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="558" />
-        <source>Copied to the clipboard.</source>
-        <translation>클립보드에 복사했습니다.</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="563" />
-        <source>Open a GGUF model</source>
-        <translation>GGUF 모델 열기</translation>
-    </message>
-    <message>
-        <location filename="../main_window.py" line="563" />
-        <source>GGUF models (*.gguf)</source>
-        <translation>GGUF 모델 (*.gguf)</translation>
     </message>
 </context>
 <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../chat_view.py" line="135" />
+        <location filename="../chat_view.py" line="185" />
         <source>You</source>
         <translation>나</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="135" />
+        <location filename="../chat_view.py" line="185" />
         <source>Assistant</source>
         <translation>어시스턴트</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="136" />
-        <location filename="../chat_view.py" line="144" />
+        <location filename="../chat_view.py" line="187" />
+        <location filename="../chat_view.py" line="195" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="137" />
+        <location filename="../chat_view.py" line="188" />
         <source>Copy this message</source>
         <translation>이 메시지 복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="138" />
+        <location filename="../chat_view.py" line="189" />
         <source>Edit</source>
         <translation>수정</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="139" />
+        <location filename="../chat_view.py" line="190" />
         <source>Edit and resend as a new branch</source>
         <translation>수정해서 새 갈래로 다시 보내기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="140" />
+        <location filename="../chat_view.py" line="191" />
         <source>Regenerate</source>
         <translation>다시 생성</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="141" />
+        <location filename="../chat_view.py" line="192" />
         <source>Write a new version of this reply</source>
         <translation>이 답변의 새 버전 만들기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="142" />
+        <location filename="../chat_view.py" line="193" />
         <source>Previous version</source>
         <translation>이전 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="143" />
+        <location filename="../chat_view.py" line="194" />
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="190" />
+        <location filename="../chat_view.py" line="277" />
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="192" />
+        <location filename="../chat_view.py" line="280" />
         <source>This reply was interrupted.</source>
         <translation>이 답변은 도중에 중단되었습니다.</translation>
     </message>
 </context>
 <context>
+    <name>ModelController</name>
+    <message>
+        <location filename="../_window_models.py" line="27" />
+        <source>Open a GGUF model</source>
+        <translation>GGUF 모델 열기</translation>
+    </message>
+    <message>
+        <location filename="../_window_models.py" line="27" />
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 모델 (*.gguf)</translation>
+    </message>
+</context>
+<context>
     <name>ModelsDialog</name>
     <message>
-        <location filename="../models.py" line="91" />
+        <location filename="../models.py" line="92" />
         <source>Models</source>
         <translation>모델</translation>
     </message>
     <message>
-        <location filename="../models.py" line="93" />
+        <location filename="../models.py" line="94" />
         <source>Name</source>
         <translation>이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="93" />
+        <location filename="../models.py" line="94" />
         <source>Size</source>
         <translation>크기</translation>
     </message>
     <message>
-        <location filename="../models.py" line="93" />
+        <location filename="../models.py" line="94" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../models.py" line="93" />
+        <location filename="../models.py" line="94" />
         <source>Location</source>
         <translation>위치</translation>
     </message>
     <message>
-        <location filename="../models.py" line="95" />
+        <location filename="../models.py" line="96" />
         <source>Use this model</source>
         <translation>이 모델 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="96" />
+        <location filename="../models.py" line="97" />
         <source>Remove from list</source>
         <translation>목록에서 제거</translation>
     </message>
     <message>
-        <location filename="../models.py" line="97" />
+        <location filename="../models.py" line="98" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../models.py" line="98" />
+        <location filename="../models.py" line="99" />
         <source>Remote server (OpenAI-compatible)</source>
         <translation>원격 서버 (OpenAI 호환)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="99" />
+        <location filename="../models.py" line="100" />
         <source>Base URL</source>
         <translation>기본 URL</translation>
     </message>
     <message>
-        <location filename="../models.py" line="100" />
+        <location filename="../models.py" line="101" />
         <source>API key</source>
         <translation>API 키</translation>
     </message>
     <message>
-        <location filename="../models.py" line="101" />
+        <location filename="../models.py" line="102" />
         <source>Model name</source>
         <translation>모델 이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="102" />
+        <location filename="../models.py" line="103" />
         <source>optional</source>
         <translation>선택 사항</translation>
     </message>
     <message>
-        <location filename="../models.py" line="103" />
+        <location filename="../models.py" line="105" />
+        <source>API keys are saved unencrypted in settings.json, readable only by your user account.</source>
+        <translation>API 키는 암호화되지 않은 채 settings.json에 저장되며, 내 사용자 계정만 읽을 수 있습니다.</translation>
+    </message>
+    <message>
+        <location filename="../models.py" line="109" />
         <source>Add and use this server</source>
         <translation>이 서버 추가 후 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="114" />
+        <location filename="../models.py" line="120" />
         <source>(in use)</source>
         <translation>(사용 중)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="117" />
+        <location filename="../models.py" line="123" />
         <source>remote</source>
         <translation>원격</translation>
     </message>
 </context>
 <context>
+    <name>RecentlyDeletedDialog</name>
+    <message>
+        <location filename="../_window_files.py" line="46" />
+        <source>Recently deleted</source>
+        <translation>최근 삭제한 대화</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="50" />
+        <source>Choose the deleted conversations to bring back, then press Restore.</source>
+        <translation>되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="57" />
+        <source>Untitled conversation</source>
+        <translation>제목 없는 대화</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="61" />
+        <source>The trash is empty.</source>
+        <translation>휴지통이 비어 있습니다.</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="65" />
+        <source>Restore</source>
+        <translation>복원</translation>
+    </message>
+</context>
+<context>
     <name>SettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="54" />
+        <location filename="../settings_dialog.py" line="56" />
         <source>Settings</source>
         <translation>설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="55" />
+        <location filename="../settings_dialog.py" line="57" />
         <source>Language</source>
         <translation>언어</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="56" />
+        <location filename="../settings_dialog.py" line="58" />
         <source>Theme</source>
         <translation>테마</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="60" />
-        <location filename="../settings_dialog.py" line="65" />
+        <location filename="../settings_dialog.py" line="62" />
+        <location filename="../settings_dialog.py" line="68" />
         <source>System default</source>
         <translation>시스템 설정 따르기</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="65" />
+        <location filename="../settings_dialog.py" line="69" />
         <source>Light</source>
         <translation>밝게</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="66" />
+        <location filename="../settings_dialog.py" line="70" />
         <source>Dark</source>
         <translation>어둡게</translation>
     </message>
@@ -683,43 +822,43 @@
 <context>
     <name>Sidebar</name>
     <message>
-        <location filename="../sidebar.py" line="130" />
-        <location filename="../sidebar.py" line="149" />
+        <location filename="../sidebar.py" line="131" />
+        <location filename="../sidebar.py" line="150" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="131" />
+        <location filename="../sidebar.py" line="132" />
         <source>Start a new conversation (Ctrl+N)</source>
         <translation>새 대화 시작 (Ctrl+N)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="132" />
+        <location filename="../sidebar.py" line="133" />
         <source>Search conversations (Ctrl+F)</source>
         <translation>대화 검색 (Ctrl+F)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="133" />
+        <location filename="../sidebar.py" line="134" />
         <source>Rename</source>
         <translation>이름 바꾸기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="134" />
+        <location filename="../sidebar.py" line="135" />
         <source>Delete</source>
         <translation>삭제</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="135" />
+        <location filename="../sidebar.py" line="136" />
         <source>Conversation deleted.</source>
         <translation>대화를 삭제했습니다.</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="136" />
+        <location filename="../sidebar.py" line="137" />
         <source>Undo</source>
         <translation>되돌리기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="178" />
+        <location filename="../sidebar.py" line="179" />
         <source>No matches</source>
         <translation>검색 결과 없음</translation>
     </message>
@@ -750,6 +889,14 @@
         <location filename="../welcome.py" line="52" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
+    </message>
+</context>
+<context>
+    <name>WindowBase</name>
+    <message>
+        <location filename="../_window_base.py" line="102" />
+        <source>New chat</source>
+        <translation>새 대화</translation>
     </message>
 </context>
 </TS>

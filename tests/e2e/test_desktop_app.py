@@ -123,9 +123,14 @@ class DesktopApp:
         self.xdotool("key", "Return")
 
     def quit(self) -> int:
+        """Ctrl+Q; the exit status, after checking the interpreter shut down cleanly."""
         self.xdotool("windowfocus", "--sync", str(self.window))
         self.xdotool("key", "ctrl+q")
-        return self.process.wait(30)
+        code = self.process.wait(30)
+        output = self.log.read_text(errors="replace")
+        for sign in ("Fatal Python error", "Aborted", "abort", "Traceback"):
+            assert sign not in output, output
+        return code
 
 
 def thread_of_only_conversation(home: Path) -> list[Message]:

@@ -108,3 +108,35 @@ def test_jumping_to_an_early_message_loads_it_at_once(view) -> None:  # type: ig
     widget = view.widget_for(3)
     assert widget is not None and widget.message.id == 3
     assert not view.loading and len(view.widgets) == 100
+
+
+def test_message_labels_hint_one_width_whatever_their_text(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    """The root of the 45-180 ms stalls: Qt measures every message at the widest hint
+    width among them, and a streaming reply's hint width grew with its text, so each
+    new width made every message lay out its rich text again (benchmarks/desktop.py)."""
+    from desktop.chat_view import CHUNK_MIN_WIDTH
+
+    view.resize(1100, 700)
+    view.set_messages([*long_conversation(6), ShownMessage(id=99, role="assistant", text="")])
+    stream = view.widgets[-1]
+    view.begin_stream(stream)
+    widths = set()
+    for piece in [
+        "짧은 답",
+        " 가나다라" * 5,
+        " 마바사" * 8,
+        "\n\n```\n" + "x = 1; " * 9 + "\n```\n",
+    ]:
+        view.add_piece(piece)
+        view.flush_stream()
+        qtbot.wait(20)
+        labels = [label for widget in view.widgets for label in widget.chunk_labels]
+        widths |= {label.sizeHint().width() for label in labels}
+        widths |= {label.minimumSizeHint().width() for label in labels}
+    view.stop_stream()
+    assert widths == {CHUNK_MIN_WIDTH}
+    assert "x = 1;" in stream.body_html()
+    # Heights are still the real ones: at the hint width and at the shown width.
+    label = stream.chunk_labels[0]
+    assert label.sizeHint().height() == label.heightForWidth(CHUNK_MIN_WIDTH) > 0
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()))

@@ -10,6 +10,7 @@ from pathlib import Path
 import PySide6
 import pytest
 
+from desktop._window_files import RecentlyDeletedDialog
 from desktop.convert_dialog import ConvertDialog
 from desktop.i18n import I18N_DIR, compiled_catalog
 from desktop.models import ModelsDialog
@@ -27,6 +28,7 @@ from desktop.qt import (
 )
 from desktop.settings import RegisteredModel
 from desktop.settings_dialog import ConversationSettingsDialog, SettingsDialog
+from desktop.sidebar import ConversationEntry
 from tests.unit.desktop.scripted import ScriptedEngine, use_engine
 
 TS_FILE = I18N_DIR / "bllossom_ko.ts"
@@ -172,6 +174,8 @@ def test_every_visible_string_is_korean(qtbot, make_window) -> None:  # type: ig
             [RegisteredModel(name="tiny", path="/m/tiny.gguf", size_bytes=10)], "", window
         ),
         ConvertDialog(window.services, window),
+        RecentlyDeletedDialog([ConversationEntry(1, "질문")], window),
+        RecentlyDeletedDialog([], window),
     ]
     for dialog in dialogs:
         dialog.show()

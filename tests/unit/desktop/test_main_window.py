@@ -48,7 +48,8 @@ def test_send_streams_reply_saves_it_and_shows_stats(qtbot, make_window) -> None
     assert [m.text for m in store.thread(conversation.id)][-1] == "안녕하세요! **반가워요**"
     assert store.thread(conversation.id)[-1].complete
     assert "42.0" in window.status.speed_label.text()
-    assert window.sidebar.list.count() == 1
+    # The sidebar is refreshed in a later event-loop turn (see MainWindow.send).
+    qtbot.waitUntil(lambda: window.sidebar.list.count() == 1, timeout=2000)
 
 
 def test_stop_button_and_escape_stop_generation(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]

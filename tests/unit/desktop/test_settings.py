@@ -49,3 +49,28 @@ def test_registering_again_moves_model_first_and_forget_clears_last() -> None:
     settings.last_model = "/b"
     settings.forget_model("/b")
     assert settings.last_model == "" and [m.key for m in settings.models] == ["/a"]
+
+
+def test_settings_file_with_api_key_is_private_to_the_user() -> None:
+    import os
+    import stat
+
+    settings = AppSettings()
+    settings.register_model(RegisteredModel(name="srv", base_url="http://h/v1", api_key="sk-1"))
+    previous = os.umask(0o022)  # a typical umask would make new files world-readable
+    try:
+        settings.save()
+        settings.save()  # replacing an existing file keeps it private too
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(settings_path().stat().st_mode) == 0o600
+    assert AppSettings.load().models[0].api_key == "sk-1"
+
+
+def test_api_key_field_says_how_the_key_is_stored(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from desktop.models import ModelsDialog
+
+    dialog = ModelsDialog([], "", None)
+    qtbot.addWidget(dialog)
+    assert "settings.json" in dialog.key_edit.toolTip()
+    assert "unencrypted" in dialog.key_edit.toolTip()
