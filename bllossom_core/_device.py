@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bllossom_core.errors import ModelLoadError
-from bllossom_core.types import DeviceReport
+from bllossom_core.types import CpuCause, DeviceReport
 
 T = TypeVar("T")
 
@@ -124,22 +124,25 @@ def describe_device(
             summary += f" (more did not load: {first_failure})"
         return DeviceReport("cuda", summary, probe.gpu_name, layers, total_layers, threads,
                             first_failure)  # fmt: skip
-    why = cpu_reason(probe, requested, first_failure)
+    cause, why = cpu_reason(probe, requested, first_failure)
     summary = f"CPU: {why}, {threads} thread{'' if threads == 1 else 's'}"
-    return DeviceReport("cpu", summary, None, 0, total_layers, threads, why)
+    return DeviceReport("cpu", summary, None, 0, total_layers, threads, why, cause)
 
 
-def cpu_reason(probe: GpuProbe, requested: int | None, first_failure: str | None) -> str:
+def cpu_reason(
+    probe: GpuProbe, requested: int | None, first_failure: str | None
+) -> tuple[CpuCause, str]:
     """Why the model runs on the CPU, with advice only where the user can change it."""
     gpu = probe.gpu_name
     if first_failure is not None:
-        return f"loading on {gpu or 'the GPU'} failed ({first_failure})"
+        return "gpu_failed", f"loading on {gpu or 'the GPU'} failed ({first_failure})"
     if requested == 0:
-        return "GPU offload turned off (0 GPU layers requested)"
+        return "offload_off", "GPU offload turned off (0 GPU layers requested)"
     if gpu is None:
-        return "no NVIDIA GPU found"
+        return "no_gpu", "no NVIDIA GPU found"
     if not probe.supports_offload:
-        return f"this llama-cpp-python was built without CUDA although {gpu} is present; " + (
-            REBUILD_ADVICE
+        return "cpu_build", (
+            f"this llama-cpp-python was built without CUDA although {gpu} is present; "
+            + REBUILD_ADVICE
         )
-    return f"{gpu} was not used"
+    return "gpu_unused", f"{gpu} was not used"

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
+CpuCause = Literal["gpu_failed", "offload_off", "no_gpu", "cpu_build", "gpu_unused"]
 StopReason = Literal["stop", "length", "cancelled", "error"]
 
 
@@ -77,6 +78,9 @@ class DeviceReport:
     total_layers: int = 0
     threads: int | None = None
     fallback_reason: str | None = None
+    """Why not (all) on the GPU, in English words (``summary`` repeats it)."""
+    cpu_cause: CpuCause | None = None
+    """The same reason as a code, for front ends that word it in their own language."""
 
 
 @dataclass

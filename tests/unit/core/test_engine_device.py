@@ -76,30 +76,41 @@ def test_nothing_loads_raises_model_load_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "requested", "threads", "summary"),
+    ("probe", "requested", "threads", "cause", "summary"),
     [
-        (CPU_BUILD, None, 1, "CPU: no NVIDIA GPU found, 1 thread"),
-        (NO_GPU, None, 4, "CPU: no NVIDIA GPU found, 4 threads"),
-        (H100, 0, 4, "CPU: GPU offload turned off (0 GPU layers requested), 4 threads"),
+        (CPU_BUILD, None, 1, "no_gpu", "CPU: no NVIDIA GPU found, 1 thread"),
+        (NO_GPU, None, 4, "no_gpu", "CPU: no NVIDIA GPU found, 4 threads"),
+        (
+            H100,
+            0,
+            4,
+            "offload_off",
+            "CPU: GPU offload turned off (0 GPU layers requested), 4 threads",
+        ),
         (
             CPU_BUILD_ON_H100,
             0,
             2,
+            "offload_off",
             "CPU: GPU offload turned off (0 GPU layers requested), 2 threads",
         ),
         (
             CPU_BUILD_ON_H100,
             None,
             8,
+            "cpu_build",
             "CPU: this llama-cpp-python was built without CUDA although NVIDIA H100 is present; "
             "rebuild it with `BLLOSSOM_CUDA=1 scripts/setup` (needs the CUDA toolkit), 8 threads",
         ),
     ],
 )
-def test_cpu_reasons(probe: GpuProbe, requested: int | None, threads: int, summary: str) -> None:
+def test_cpu_reasons(
+    probe: GpuProbe, requested: int | None, threads: int, cause: str, summary: str
+) -> None:
     assert layer_ladder(33, requested, probe) == [0]
     report = describe_device(probe, requested, 0, 33, threads, [])
     assert report.backend == "cpu" and report.summary == summary and report.threads == threads
+    assert report.cpu_cause == cause
 
 
 def test_cpu_reason_after_gpu_failure_quotes_it() -> None:
@@ -110,6 +121,7 @@ def test_cpu_reason_after_gpu_failure_quotes_it() -> None:
     assert (
         report.fallback_reason == "loading on NVIDIA H100 failed (cudaMalloc failed: out of memory)"
     )
+    assert report.cpu_cause == "gpu_failed"
 
 
 def test_cpu_build_probe_asks_the_driver_for_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
