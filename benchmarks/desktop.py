@@ -70,6 +70,9 @@ class PacedStream:
             self.stats.generated_tokens += 1
             yield words[i % len(words)]
 
+    def close(self) -> None:
+        """Nothing to free: a stand-in holds no engine."""
+
 
 class PacedEngine:
     def __init__(self, tokens: int, rate: float) -> None:

@@ -20,11 +20,13 @@ from desktop.qt import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     Qt,
     QVBoxLayout,
     QWidget,
 )
+from desktop.services import TRASH_KEEP_DAYS
 from desktop.sidebar import ConversationEntry
 
 STATUS_MS = 6000
@@ -47,7 +49,11 @@ class RecentlyDeletedDialog(QDialog):
         self.resize(420, 360)
         layout = QVBoxLayout(self)
         self.explanation = QLabel(
-            self.tr("Choose the deleted conversations to bring back, then press Restore."), self
+            self.tr(
+                "Deleted conversations are kept for %1 days, then erased. Choose the ones "
+                "to bring back, then press Restore."
+            ).replace("%1", str(TRASH_KEEP_DAYS)),
+            self,
         )
         self.explanation.setWordWrap(True)
         layout.addWidget(self.explanation)
@@ -84,7 +90,10 @@ class RecentlyDeletedDialog(QDialog):
 class ConversationFiles(ConversationActions):
     # ------------------------------------------------------------------ file dialogs
     def ask_save_path(self, title: str, suggested: str) -> Path | None:
-        """Where to export; the file type picks the format (``.md`` or ``.json``)."""
+        """Where to export; the file type picks the format (``.md`` or ``.json``).
+
+        Replacing an existing file has been confirmed by the user when a path is returned.
+        """
         markdown, json = self.tr("Markdown (*.md)"), self.tr("JSON (*.json)")
         path, chosen = QFileDialog.getSaveFileName(
             self, title, str(Path.home() / suggested), f"{markdown};;{json}"
@@ -93,8 +102,19 @@ class ConversationFiles(ConversationActions):
             return None
         target = Path(path)
         if target.suffix.lower() not in (".md", ".markdown", ".json"):
+            # The dialog confirmed replacing the name typed, not this one: ask again.
             target = target.with_name(target.name + (".json" if chosen == json else ".md"))
+            if target.exists() and not self._confirm_replace(target):
+                return None
         return target
+
+    def _confirm_replace(self, target: Path) -> bool:
+        answer = QMessageBox.question(
+            self,
+            self.tr("Replace the file?"),
+            self.tr("%1 already exists. Replace it?").replace("%1", str(target)),
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def ask_open_path(self, title: str) -> Path | None:
         path, _ = QFileDialog.getOpenFileName(
@@ -124,7 +144,8 @@ class ConversationFiles(ConversationActions):
 
     def _export(self, path: Path, conversation_ids: list[int] | None) -> None:
         try:
-            written = self.services.export_file(path, conversation_ids)
+            # ask_save_path has had the user confirm replacing an existing file.
+            written = self.services.export_file(path, conversation_ids, overwrite=True)
         except BllossomError as error:
             # A full disk keeps its own advice; otherwise the chosen folder is the issue.
             advice = (

@@ -112,7 +112,7 @@ def _tear_down(window: MainWindow) -> None:
     destroy the widgets while the QApplication still exists, so nothing Qt-owned is
     left for Python's final garbage collection to free in arbitrary order.
     (The "bool_dealloc" abort that once ended clean quits was not an ordering problem
-    but a PySide6 reference-counting bug; ``desktop.qt`` works around it on import.)
+    but a reference-counting bug of PySide6 6.12.0; the dependency pin excludes it.)
     """
     from desktop.qt import QCoreApplication, QEvent
 

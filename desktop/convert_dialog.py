@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bllossom_core._format import human_size
 from bllossom_core.errors import BllossomError, Cancelled
 from bllossom_core.paths import models_dir
 from bllossom_core.types import CancelToken
 from desktop.errors import describe_error
 from desktop.i18n import is_language_change
-from desktop.models import human_size
 from desktop.qt import (
     QCheckBox,
     QComboBox,
@@ -209,12 +209,22 @@ class ConvertDialog(QDialog):
         self._set_running(False)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
-        self.progress_label.setText(self.tr("Done."))
         output = getattr(result, "output", "")
         verification = getattr(result, "verification", None)
-        lines = [self.tr("Saved %1").replace("%1", str(output))]
-        if verification is not None:
-            lines += ["", self.tr("Verification report:"), verification.format()]
+        saved = self.tr("Saved %1").replace("%1", str(output))
+        if verification is not None and verification.cancelled:
+            # The GGUF is complete and usable; only the check against the checkpoint is
+            # missing, so the model is still registered and opened.
+            unchecked = self.tr(
+                "Verification was cancelled, so it was not checked against the checkpoint."
+            )
+            self.progress_label.setText(f"{saved}. {unchecked}")
+            lines = [saved, unchecked]
+        else:
+            self.progress_label.setText(self.tr("Done."))
+            lines = [saved]
+            if verification is not None:
+                lines += ["", self.tr("Verification report:"), verification.format()]
         self.report.setPlainText("\n".join(lines))
         self.converted.emit(result)
 

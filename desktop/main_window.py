@@ -45,6 +45,11 @@ class MainWindow(GenerationController):
         self._open_initial_conversation()
         self._update_page()
         self.chat.input.setFocus()
+        # Housekeeping off the GUI thread: the trash keeps conversations for 30 days.
+        self.runner.run_function(
+            self.services.purge_old_deleted,
+            on_failed=lambda error: log.warning("could not empty the old trash: %s", error),
+        )
 
     # ------------------------------------------------------------------ construction
     def _build_actions(self) -> None:

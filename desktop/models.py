@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bllossom_core._format import human_size
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QAbstractItemView,
@@ -20,15 +21,6 @@ from desktop.qt import (
     Signal,
 )
 from desktop.settings import RegisteredModel
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 class ModelsDialog(QDialog):

@@ -28,6 +28,8 @@ from desktop.sidebar import ConversationEntry, SearchEntry
 TEMPLATES = ("auto", "llama2-bllossom", "llama3")
 """Chat template choices offered in the UI; ``auto`` means "as the GGUF says"."""
 QUANTIZATIONS = tuple(SUPPORTED_QUANTS)
+TRASH_KEEP_DAYS = 30
+"""Deleted conversations stay restorable this long; older ones are erased at start."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,24 @@ class Services:
     def restore(self, conversation_id: int) -> None:
         self.store.restore_conversation(conversation_id)
 
+    def purge_old_deleted(self) -> int:
+        """Erase conversations in the trash for longer than :data:`TRASH_KEEP_DAYS`."""
+        return self.store.purge_deleted(TRASH_KEEP_DAYS * 24 * 3600.0)
+
     def deleted_conversations(self) -> list[ConversationEntry]:
-        """The trash, most recently changed first (purged by the core after a while)."""
+        """The trash, most recently changed first (see :meth:`purge_old_deleted`)."""
         return [
             ConversationEntry(c.id, c.title) for c in self.store.list_conversations(deleted=True)
         ]
 
-    def export_file(self, path: Path, conversation_ids: list[int] | None = None) -> Path:
-        """Markdown for ``.md``/``.markdown``, JSON otherwise; all conversations for ``None``."""
-        return self.store.export_file(path, conversation_ids)
+    def export_file(
+        self, path: Path, conversation_ids: list[int] | None = None, *, overwrite: bool = False
+    ) -> Path:
+        """Markdown for ``.md``/``.markdown``, JSON otherwise; all conversations for ``None``.
+
+        An existing file is replaced only with ``overwrite`` (the user confirmed it).
+        """
+        return self.store.export_file(path, conversation_ids, overwrite=overwrite)
 
     def import_file(self, path: Path) -> list[int]:
         """Add the conversations of a JSON export as new ones; returns their ids."""
@@ -159,13 +170,9 @@ class Services:
     def prepare_regeneration(self, message_id: int) -> tuple[list[ChatMessage], ReplyWriter]:
         """The prompt that led to reply ``message_id``, and a writer for a new version."""
         original = self.store.get_message(message_id)
-        self.store.switch_version(message_id)
-        conversation_id = original.conversation_id
-        messages = self.store.chat_messages(conversation_id)
-        thread_ids = [m.id for m in self.store.thread(conversation_id)]
-        # chat_messages = optional system prompt + the thread; cut before the old reply.
-        offset = len(messages) - len(thread_ids)
-        messages = messages[: offset + thread_ids.index(message_id)]
+        # Up to the question (the new version's parent, ``writer.parent_id``): neither the
+        # old version nor the new, empty one. Read first, so a failure leaves no empty reply.
+        messages = self.store.chat_messages(original.conversation_id, up_to=original.parent_id)
         return messages, self.store.regenerate(message_id)
 
     # ------------------------------------------------------------------ models

@@ -8,6 +8,7 @@ user-facing message (anything else is a bug and is shown with its type).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,13 +93,16 @@ class GenerationWorker(Worker):
         # would delay the last token of a slow model until the next one arrives.
         writer = self.writer
         try:
-            stream = self.engine.stream_chat(self.messages, self.settings, self.cancel)
-            for piece in stream:
-                writer.append(piece)
-                self.pieces.emit(piece)
-                if self.cancel.cancelled:
-                    break
-            stats: GenerationStats | None = stream.stats
+            # Closed on every way out: the engine is busy until its stream ends or closes.
+            with contextlib.closing(
+                self.engine.stream_chat(self.messages, self.settings, self.cancel)
+            ) as stream:
+                for piece in stream:
+                    writer.append(piece)
+                    self.pieces.emit(piece)
+                    if self.cancel.cancelled:
+                        break
+                stats: GenerationStats | None = stream.stats
         except Cancelled:
             stats = None
         except BaseException as error:

@@ -94,8 +94,8 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../chat_view.py" line="322" />
-        <location filename="../chat_view.py" line="472" />
+        <location filename="../chat_view.py" line="337" />
+        <location filename="../chat_view.py" line="487" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
@@ -111,77 +111,87 @@
 <context>
     <name>ConversationFiles</name>
     <message>
-        <location filename="../_window_files.py" line="88" />
+        <location filename="../_window_files.py" line="97" />
         <source>Markdown (*.md)</source>
         <translation>마크다운 문서 (*.md)</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="88" />
+        <location filename="../_window_files.py" line="97" />
         <source>JSON (*.json)</source>
         <translation>JSON 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="101" />
+        <location filename="../_window_files.py" line="114" />
+        <source>Replace the file?</source>
+        <translation>파일을 바꿀까요?</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="115" />
+        <source>%1 already exists. Replace it?</source>
+        <translation>%1 파일이 이미 있습니다. 바꿀까요?</translation>
+    </message>
+    <message>
+        <location filename="../_window_files.py" line="121" />
         <source>Bllossom export (*.json)</source>
         <translation>Bllossom 내보내기 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="108" />
+        <location filename="../_window_files.py" line="128" />
         <source>Open a conversation to export it.</source>
         <translation>내보낼 대화를 먼저 여세요.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="113" />
+        <location filename="../_window_files.py" line="133" />
         <source>Export conversation</source>
         <translation>대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="113" />
+        <location filename="../_window_files.py" line="133" />
         <source>conversation</source>
         <translation>대화</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="120" />
+        <location filename="../_window_files.py" line="140" />
         <source>Export all conversations</source>
         <translation>모든 대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="120" />
+        <location filename="../_window_files.py" line="140" />
         <source>bllossom-conversations</source>
         <translation>bllossom-conversations</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="133" />
+        <location filename="../_window_files.py" line="154" />
         <source>Choose a folder you can write to, then export again.</source>
         <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="135" />
+        <location filename="../_window_files.py" line="156" />
         <source>The export could not be written.</source>
         <translation>내보내기 파일을 쓰지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="137" />
+        <location filename="../_window_files.py" line="158" />
         <source>Exported to %1</source>
         <translation>%1에 내보냈습니다</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="140" />
+        <location filename="../_window_files.py" line="161" />
         <source>Import conversations</source>
         <translation>대화 가져오기</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="149" />
+        <location filename="../_window_files.py" line="170" />
         <source>The file could not be imported.</source>
         <translation>파일을 가져올 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="150" />
+        <location filename="../_window_files.py" line="171" />
         <source>Choose a .json file exported by Bllossom.</source>
         <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="160" />
+        <location filename="../_window_files.py" line="181" />
         <source>Imported %1 conversation(s).</source>
         <translation>대화 %1개를 가져왔습니다.</translation>
     </message>
@@ -189,57 +199,57 @@
 <context>
     <name>ConversationSettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="173" />
+        <location filename="../settings_dialog.py" line="172" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="175" />
+        <location filename="../settings_dialog.py" line="174" />
         <source>System prompt</source>
         <translation>시스템 프롬프트</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="176" />
+        <location filename="../settings_dialog.py" line="175" />
         <source>Chat template</source>
         <translation>채팅 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="177" />
+        <location filename="../settings_dialog.py" line="176" />
         <source>Temperature</source>
         <translation>온도(temperature)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="178" />
+        <location filename="../settings_dialog.py" line="177" />
         <source>Top-p</source>
         <translation>Top-p 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="179" />
+        <location filename="../settings_dialog.py" line="178" />
         <source>Top-k</source>
         <translation>Top-k 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="180" />
+        <location filename="../settings_dialog.py" line="179" />
         <source>Repetition penalty</source>
         <translation>반복 억제</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="181" />
+        <location filename="../settings_dialog.py" line="180" />
         <source>Maximum reply length (tokens)</source>
         <translation>최대 답변 길이(토큰)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="186" />
+        <location filename="../settings_dialog.py" line="185" />
         <source>Automatic (from the GGUF file)</source>
         <translation>자동 (GGUF 파일 기준)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="187" />
+        <location filename="../settings_dialog.py" line="186" />
         <source>Llama-2 Bllossom</source>
         <translation>Llama-2 Bllossom 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="188" />
+        <location filename="../settings_dialog.py" line="187" />
         <source>Llama-3</source>
         <translation>Llama-3 형식</translation>
     </message>
@@ -247,112 +257,117 @@
 <context>
     <name>ConvertDialog</name>
     <message>
-        <location filename="../convert_dialog.py" line="108" />
+        <location filename="../convert_dialog.py" line="107" />
         <source>Convert a Hugging Face model</source>
         <translation>Hugging Face 모델 변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="109" />
+        <location filename="../convert_dialog.py" line="108" />
         <source>Checkpoint folder or hub id</source>
         <translation>체크포인트 폴더 또는 허브 ID</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="111" />
+        <location filename="../convert_dialog.py" line="110" />
         <source>a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B</source>
         <translation>폴더 경로 또는 예: MLP-KTLim/llama-3-Korean-Bllossom-8B</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="113" />
+        <location filename="../convert_dialog.py" line="112" />
         <source>Browse…</source>
         <translation>찾아보기…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="114" />
+        <location filename="../convert_dialog.py" line="113" />
         <source>Save as</source>
         <translation>저장 위치</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="115" />
+        <location filename="../convert_dialog.py" line="114" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="116" />
+        <location filename="../convert_dialog.py" line="115" />
         <source>Verify the result against the original</source>
         <translation>변환 결과를 원본과 비교해 검증</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="117" />
+        <location filename="../convert_dialog.py" line="116" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="118" />
+        <location filename="../convert_dialog.py" line="117" />
         <source>Cancel conversion</source>
         <translation>변환 취소</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="119" />
+        <location filename="../convert_dialog.py" line="118" />
         <source>Close</source>
         <translation>닫기</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="127" />
+        <location filename="../convert_dialog.py" line="126" />
         <source>Choose the checkpoint folder</source>
         <translation>체크포인트 폴더 선택</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="158" />
+        <location filename="../convert_dialog.py" line="157" />
         <source>Starting…</source>
         <translation>시작하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="170" />
+        <location filename="../convert_dialog.py" line="169" />
         <source>Cancelling…</source>
         <translation>취소하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="188" />
+        <location filename="../convert_dialog.py" line="187" />
         <source>Downloading</source>
         <translation>내려받는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="189" />
+        <location filename="../convert_dialog.py" line="188" />
         <source>Converting</source>
         <translation>변환하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="190" />
+        <location filename="../convert_dialog.py" line="189" />
         <source>Quantizing</source>
         <translation>양자화하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="191" />
+        <location filename="../convert_dialog.py" line="190" />
         <source>Verifying</source>
         <translation>검증하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="202" />
+        <location filename="../convert_dialog.py" line="201" />
         <source>about %1 s left</source>
         <translation>약 %1초 남음</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="213" />
+        <location filename="../convert_dialog.py" line="219" />
+        <source>Verification was cancelled, so it was not checked against the checkpoint.</source>
+        <translation>검증을 취소했으므로 원본 체크포인트와 비교해 확인하지 않았습니다.</translation>
+    </message>
+    <message>
+        <location filename="../convert_dialog.py" line="224" />
         <source>Done.</source>
         <translation>완료했습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="216" />
+        <location filename="../convert_dialog.py" line="214" />
         <source>Saved %1</source>
         <translation>%1에 저장했습니다</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="218" />
+        <location filename="../convert_dialog.py" line="227" />
         <source>Verification report:</source>
         <translation>검증 보고서:</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="228" />
+        <location filename="../convert_dialog.py" line="237" />
         <source>Conversion cancelled; nothing was written.</source>
         <translation>변환을 취소했습니다. 아무 파일도 만들지 않았습니다.</translation>
     </message>
@@ -512,82 +527,82 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="128" />
+        <location filename="../main_window.py" line="134" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="129" />
+        <location filename="../main_window.py" line="135" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="130" />
+        <location filename="../main_window.py" line="136" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="131" />
+        <location filename="../main_window.py" line="137" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="132" />
+        <location filename="../main_window.py" line="138" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="133" />
+        <location filename="../main_window.py" line="139" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="134" />
+        <location filename="../main_window.py" line="140" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="135" />
+        <location filename="../main_window.py" line="141" />
         <source>Export conversation…</source>
         <translation>대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="136" />
+        <location filename="../main_window.py" line="142" />
         <source>Export all conversations…</source>
         <translation>모든 대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="137" />
+        <location filename="../main_window.py" line="143" />
         <source>Import conversations…</source>
         <translation>대화 가져오기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="138" />
+        <location filename="../main_window.py" line="144" />
         <source>Recently deleted…</source>
         <translation>최근 삭제한 대화…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="139" />
+        <location filename="../main_window.py" line="145" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="140" />
+        <location filename="../main_window.py" line="146" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="141" />
+        <location filename="../main_window.py" line="147" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="142" />
+        <location filename="../main_window.py" line="148" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="143" />
+        <location filename="../main_window.py" line="149" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
     </message>
@@ -595,63 +610,63 @@
 <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../chat_view.py" line="185" />
+        <location filename="../chat_view.py" line="200" />
         <source>You</source>
         <translation>나</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="185" />
+        <location filename="../chat_view.py" line="200" />
         <source>Assistant</source>
         <translation>어시스턴트</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="187" />
-        <location filename="../chat_view.py" line="195" />
+        <location filename="../chat_view.py" line="202" />
+        <location filename="../chat_view.py" line="210" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="188" />
+        <location filename="../chat_view.py" line="203" />
         <source>Copy this message</source>
         <translation>이 메시지 복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="189" />
+        <location filename="../chat_view.py" line="204" />
         <source>Edit</source>
         <translation>수정</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="190" />
+        <location filename="../chat_view.py" line="205" />
         <source>Edit and resend as a new branch</source>
         <translation>수정해서 새 갈래로 다시 보내기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="191" />
+        <location filename="../chat_view.py" line="206" />
         <source>Regenerate</source>
         <translation>다시 생성</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="192" />
+        <location filename="../chat_view.py" line="207" />
         <source>Write a new version of this reply</source>
         <translation>이 답변의 새 버전 만들기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="193" />
+        <location filename="../chat_view.py" line="208" />
         <source>Previous version</source>
         <translation>이전 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="194" />
+        <location filename="../chat_view.py" line="209" />
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="277" />
+        <location filename="../chat_view.py" line="292" />
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="280" />
+        <location filename="../chat_view.py" line="295" />
         <source>This reply was interrupted.</source>
         <translation>이 답변은 도중에 중단되었습니다.</translation>
     </message>
@@ -672,87 +687,87 @@
 <context>
     <name>ModelsDialog</name>
     <message>
-        <location filename="../models.py" line="92" />
+        <location filename="../models.py" line="83" />
         <source>Models</source>
         <translation>모델</translation>
     </message>
     <message>
-        <location filename="../models.py" line="94" />
+        <location filename="../models.py" line="85" />
         <source>Name</source>
         <translation>이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="94" />
+        <location filename="../models.py" line="85" />
         <source>Size</source>
         <translation>크기</translation>
     </message>
     <message>
-        <location filename="../models.py" line="94" />
+        <location filename="../models.py" line="85" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../models.py" line="94" />
+        <location filename="../models.py" line="85" />
         <source>Location</source>
         <translation>위치</translation>
     </message>
     <message>
-        <location filename="../models.py" line="96" />
+        <location filename="../models.py" line="87" />
         <source>Use this model</source>
         <translation>이 모델 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="97" />
+        <location filename="../models.py" line="88" />
         <source>Remove from list</source>
         <translation>목록에서 제거</translation>
     </message>
     <message>
-        <location filename="../models.py" line="98" />
+        <location filename="../models.py" line="89" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../models.py" line="99" />
+        <location filename="../models.py" line="90" />
         <source>Remote server (OpenAI-compatible)</source>
         <translation>원격 서버 (OpenAI 호환)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="100" />
+        <location filename="../models.py" line="91" />
         <source>Base URL</source>
         <translation>기본 URL</translation>
     </message>
     <message>
-        <location filename="../models.py" line="101" />
+        <location filename="../models.py" line="92" />
         <source>API key</source>
         <translation>API 키</translation>
     </message>
     <message>
-        <location filename="../models.py" line="102" />
+        <location filename="../models.py" line="93" />
         <source>Model name</source>
         <translation>모델 이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="103" />
+        <location filename="../models.py" line="94" />
         <source>optional</source>
         <translation>선택 사항</translation>
     </message>
     <message>
-        <location filename="../models.py" line="105" />
+        <location filename="../models.py" line="96" />
         <source>API keys are saved unencrypted in settings.json, readable only by your user account.</source>
         <translation>API 키는 암호화되지 않은 채 settings.json에 저장되며, 내 사용자 계정만 읽을 수 있습니다.</translation>
     </message>
     <message>
-        <location filename="../models.py" line="109" />
+        <location filename="../models.py" line="100" />
         <source>Add and use this server</source>
         <translation>이 서버 추가 후 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="120" />
+        <location filename="../models.py" line="111" />
         <source>(in use)</source>
         <translation>(사용 중)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="123" />
+        <location filename="../models.py" line="114" />
         <source>remote</source>
         <translation>원격</translation>
     </message>
@@ -760,27 +775,27 @@
 <context>
     <name>RecentlyDeletedDialog</name>
     <message>
-        <location filename="../_window_files.py" line="46" />
+        <location filename="../_window_files.py" line="48" />
         <source>Recently deleted</source>
         <translation>최근 삭제한 대화</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="50" />
-        <source>Choose the deleted conversations to bring back, then press Restore.</source>
-        <translation>되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
+        <location filename="../_window_files.py" line="53" />
+        <source>Deleted conversations are kept for %1 days, then erased. Choose the ones to bring back, then press Restore.</source>
+        <translation>삭제한 대화는 %1일 동안 보관된 뒤 지워집니다. 되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="57" />
+        <location filename="../_window_files.py" line="63" />
         <source>Untitled conversation</source>
         <translation>제목 없는 대화</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="61" />
+        <location filename="../_window_files.py" line="67" />
         <source>The trash is empty.</source>
         <translation>휴지통이 비어 있습니다.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="65" />
+        <location filename="../_window_files.py" line="71" />
         <source>Restore</source>
         <translation>복원</translation>
     </message>
@@ -788,33 +803,33 @@
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="56" />
+        <location filename="../settings_dialog.py" line="55" />
         <source>Settings</source>
         <translation>설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="57" />
+        <location filename="../settings_dialog.py" line="56" />
         <source>Language</source>
         <translation>언어</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="58" />
+        <location filename="../settings_dialog.py" line="57" />
         <source>Theme</source>
         <translation>테마</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="62" />
-        <location filename="../settings_dialog.py" line="68" />
+        <location filename="../settings_dialog.py" line="61" />
+        <location filename="../settings_dialog.py" line="67" />
         <source>System default</source>
         <translation>시스템 설정 따르기</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="69" />
+        <location filename="../settings_dialog.py" line="68" />
         <source>Light</source>
         <translation>밝게</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="70" />
+        <location filename="../settings_dialog.py" line="69" />
         <source>Dark</source>
         <translation>어둡게</translation>
     </message>
@@ -822,43 +837,43 @@
 <context>
     <name>Sidebar</name>
     <message>
-        <location filename="../sidebar.py" line="131" />
-        <location filename="../sidebar.py" line="150" />
+        <location filename="../sidebar.py" line="130" />
+        <location filename="../sidebar.py" line="149" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="132" />
+        <location filename="../sidebar.py" line="131" />
         <source>Start a new conversation (Ctrl+N)</source>
         <translation>새 대화 시작 (Ctrl+N)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="133" />
+        <location filename="../sidebar.py" line="132" />
         <source>Search conversations (Ctrl+F)</source>
         <translation>대화 검색 (Ctrl+F)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="134" />
+        <location filename="../sidebar.py" line="133" />
         <source>Rename</source>
         <translation>이름 바꾸기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="135" />
+        <location filename="../sidebar.py" line="134" />
         <source>Delete</source>
         <translation>삭제</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="136" />
+        <location filename="../sidebar.py" line="135" />
         <source>Conversation deleted.</source>
         <translation>대화를 삭제했습니다.</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="137" />
+        <location filename="../sidebar.py" line="136" />
         <source>Undo</source>
         <translation>되돌리기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="179" />
+        <location filename="../sidebar.py" line="178" />
         <source>No matches</source>
         <translation>검색 결과 없음</translation>
     </message>

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bllossom_core.errors import ModelLoadError
 from bllossom_core.types import (
     CancelToken,
     ChatMessage,
@@ -24,7 +25,10 @@ class ScriptedStream:
     pieces: list[str]
     cancel: CancelToken | None
     gate: threading.Event | None
+    fail_after: int | None = None
+    """Raise :class:`ModelLoadError` after this many pieces (an engine failing mid-reply)."""
     stats: GenerationStats = field(default_factory=GenerationStats)
+    closed: bool = False
 
     def __iter__(self) -> Iterator[str]:
         for index, piece in enumerate(self.pieces):
@@ -33,20 +37,32 @@ class ScriptedStream:
                 return
             if self.gate is not None and index > 0:
                 self.gate.wait(5)
+            if self.fail_after is not None and index >= self.fail_after:
+                raise ModelLoadError("The scripted model failed.")
             self.stats.generated_tokens += 1
             yield piece
         self.stats.tokens_per_second = 42.0
         self.stats.context_used = 10 + len(self.pieces)
         self.stats.context_size = 2048
 
+    def close(self) -> None:
+        self.closed = True
+
 
 class ScriptedEngine:
     """Replies with ``replies[n]`` (split in pieces) to the n-th request; records prompts."""
 
-    def __init__(self, replies: list[list[str]], gate: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[list[str]],
+        gate: threading.Event | None = None,
+        fail_after: int | None = None,
+    ) -> None:
         self.replies = replies
         self.gate = gate
+        self.fail_after = fail_after
         self.prompts: list[list[ChatMessage]] = []
+        self.streams: list[ScriptedStream] = []
         self.closed = False
 
     @property
@@ -65,7 +81,9 @@ class ScriptedEngine:
     ) -> ScriptedStream:
         self.prompts.append(list(messages))
         pieces = self.replies[min(len(self.prompts) - 1, len(self.replies) - 1)]
-        return ScriptedStream(list(pieces), cancel, self.gate)
+        stream = ScriptedStream(list(pieces), cancel, self.gate, self.fail_after)
+        self.streams.append(stream)
+        return stream
 
     def close(self) -> None:
         self.closed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from bllossom_core.store import ConversationStore
@@ -134,3 +135,41 @@ def test_export_name_is_a_safe_file_name() -> None:
     assert export_name('a/b:c*?"<>| ', "x") == "a b c"
     assert export_name("...", "대화") == "대화"
     assert export_name("서울 여행 계획", "x") == "서울 여행 계획"
+
+
+def test_export_replaces_a_confirmed_file(qtbot, make_window, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    two_conversations(qtbot, window)
+    target = tmp_path / "chat.md"
+    target.write_text("an older export", encoding="utf-8")
+    answer_dialogs(monkeypatch, window, save=target)  # the save dialog asked to replace it
+    window.export_action.trigger()
+    assert window.findChild(QMessageBox, "errorBox") is None
+    text = target.read_text(encoding="utf-8")
+    assert "second question" in text and "an older export" not in text
+
+
+def test_trash_older_than_30_days_is_erased_at_start(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    day = 24 * 3600.0
+    now = time.time()
+    store = ConversationStore()
+    ids = {}
+    for title, deleted_days_ago in (("오래된 대화", 31), ("어제 지운 대화", 1)):
+        conversation = store.create_conversation(title)
+        store.add_message(conversation.id, "user", title)
+        ids[title] = conversation.id
+        # Deleted that long ago, by a store whose clock said so then.
+        past = ConversationStore(clock=lambda ago=deleted_days_ago: now - ago * day)
+        past.delete_conversation(conversation.id)
+        past.close()
+    kept = store.create_conversation("남은 대화")
+    store.close()
+    window = make_window(language="ko")
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=5000)
+    store = ConversationStore()
+    assert [c.title for c in store.list_conversations(deleted=True)] == ["어제 지운 대화"]
+    assert [c.id for c in store.list_conversations()] == [kept.id]
+    window.trash_action.trigger()
+    dialog = window.findChild(RecentlyDeletedDialog)
+    assert dialog is not None and dialog.list.count() == 1
+    assert "30일" in dialog.explanation.text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from converter import ConversionResult, VerificationReport
 from desktop.convert_dialog import ConvertDialog
 from desktop.services import Services
 
@@ -52,3 +53,37 @@ def test_cancel_leaves_nothing_behind(qtbot, make_checkpoint, tmp_path) -> None:
     assert dialog.progress_label.text() == "Conversion cancelled; nothing was written."
     assert not output.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cancelled_verification_keeps_and_opens_the_model(qtbot, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    output = tmp_path / "tiny-Q8_0.gguf"
+
+    def convert_then_cancel_verify(source, out, quant, progress, cancel, verify=True):  # type: ignore[no-untyped-def]
+        # What converter.convert returns when the user cancels during verification.
+        return ConversionResult(
+            output=out,
+            quant=quant,
+            source=Path(source),
+            tokenizer="spm",
+            pre_tokenizer="default",
+            tensor_count=12,
+            output_bytes=1234,
+            seconds=0.1,
+            verification=VerificationReport(out, cancelled=True),
+        )
+
+    monkeypatch.setattr(Services, "convert", staticmethod(convert_then_cancel_verify))
+    dialog = ConvertDialog(Services())
+    qtbot.addWidget(dialog)
+    results: list[object] = []
+    dialog.converted.connect(results.append)
+    dialog.source_edit.setText(str(tmp_path / "checkpoint"))
+    dialog.output_edit.setText(str(output))
+    dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=10_000)
+    assert len(results) == 1  # still registered and opened by the main window
+    expected = (
+        f"Saved {output}. Verification was cancelled, so it was not checked against the checkpoint."
+    )
+    assert dialog.progress_label.text() == expected
+    assert "Verification report" not in dialog.report.toPlainText()

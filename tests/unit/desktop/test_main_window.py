@@ -269,3 +269,29 @@ def test_closing_while_generating_saves_the_partial_reply(qtbot, make_window) ->
     reply = store.thread(conversation.id)[-1]
     assert reply.text.startswith("부분") and reply.complete
     assert AppSettings.load().last_conversation == str(conversation.id)
+
+
+def test_regenerate_after_a_failed_empty_reply_sends_the_right_prompt(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    store = ConversationStore()
+    conversation = store.create_conversation(system_prompt="짧게 답하세요.")
+    store.add_message(conversation.id, "user", "첫 질문")
+    first = store.start_reply(conversation.id)
+    first.append("첫 답")
+    first_reply = first.finish()
+    store.add_message(conversation.id, "user", "둘째 질문")
+    store.start_reply(conversation.id).fail("the model stopped")  # empty and failed
+    store.add_message(conversation.id, "user", "셋째 질문")
+    store.add_message(conversation.id, "assistant", "셋째 답")
+    store.close()
+    window = make_window()
+    engine = ScriptedEngine([["다시 쓴 첫 답"]])
+    use_engine(window, engine)
+    window.open_conversation(conversation.id)
+    window.regenerate(first_reply.id)
+    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
+    # Only what led to the first reply: not the later turns, not the old version.
+    assert [(m.role, m.content) for m in engine.prompts[-1]] == [
+        ("system", "짧게 답하세요."),
+        ("user", "첫 질문"),
+    ]
+    assert shown_texts(window) == [("user", "첫 질문"), ("assistant", "다시 쓴 첫 답")]

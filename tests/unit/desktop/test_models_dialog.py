@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bllossom_core._format import human_size
 from bllossom_core.store import ConversationStore
-from desktop.models import ModelsDialog, human_size
+from desktop.models import ModelsDialog
 from desktop.qt import QMessageBox
 from desktop.settings import AppSettings, RegisteredModel
 
