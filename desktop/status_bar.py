@@ -67,12 +67,20 @@ class ChatStatusBar(QStatusBar):
             )
         if device.backend == "remote":
             return self.tr("Remote server")
-        reason = device.fallback_reason or ""
-        if "cuda" in reason.lower() and "without" in reason.lower():
-            return self.tr("CPU only: this build has no GPU support (see the tooltip)")
-        if reason:
-            return self.tr("CPU (%1)").replace("%1", reason)
-        return self.tr("CPU, %1 threads").replace("%1", str(device.threads or "?"))
+        threads = str(device.threads or "?")
+        causes = {
+            "no_gpu": self.tr("CPU, %1 threads (no NVIDIA GPU found)"),
+            "offload_off": self.tr("CPU, %1 threads (GPU offload turned off in the settings)"),
+            "cpu_build": self.tr(
+                "CPU, %1 threads: this build has no GPU support; hover for how to rebuild it"
+            ),
+            "gpu_failed": self.tr(
+                "CPU, %1 threads: the model did not load on the GPU; hover for the reason"
+            ),
+            "gpu_unused": self.tr("CPU, %1 threads (the GPU was not used)"),
+        }
+        text = causes.get(device.cpu_cause or "", self.tr("CPU, %1 threads"))
+        return text.replace("%1", threads)
 
     def _speed_text(self) -> str:
         stats = self._stats

@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="ko_KR">
 <context>
     <name>ChatPage</name>
@@ -67,26 +68,41 @@
     </message>
     <message>
         <location filename="../status_bar.py" line="72" />
-        <source>CPU only: this build has no GPU support (see the tooltip)</source>
-        <translation>CPU 전용: 이 빌드는 GPU를 지원하지 않습니다 (도움말 참고)</translation>
+        <source>CPU, %1 threads (no NVIDIA GPU found)</source>
+        <translation>CPU, 스레드 %1개 (NVIDIA GPU 없음)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="74" />
-        <source>CPU (%1)</source>
-        <translation>CPU (%1)</translation>
+        <location filename="../status_bar.py" line="73" />
+        <source>CPU, %1 threads (GPU offload turned off in the settings)</source>
+        <translation>CPU, 스레드 %1개 (설정에서 GPU 사용을 껐습니다)</translation>
     </message>
     <message>
         <location filename="../status_bar.py" line="75" />
+        <source>CPU, %1 threads: this build has no GPU support; hover for how to rebuild it</source>
+        <translation>CPU, 스레드 %1개: 이 빌드는 GPU를 지원하지 않습니다. 다시 빌드하는 방법은 마우스를 올려 확인하세요</translation>
+    </message>
+    <message>
+        <location filename="../status_bar.py" line="78" />
+        <source>CPU, %1 threads: the model did not load on the GPU; hover for the reason</source>
+        <translation>CPU, 스레드 %1개: GPU에서 모델을 불러오지 못했습니다. 이유는 마우스를 올려 확인하세요</translation>
+    </message>
+    <message>
+        <location filename="../status_bar.py" line="80" />
+        <source>CPU, %1 threads (the GPU was not used)</source>
+        <translation>CPU, 스레드 %1개 (GPU를 사용하지 않음)</translation>
+    </message>
+    <message>
+        <location filename="../status_bar.py" line="82" />
         <source>CPU, %1 threads</source>
         <translation>CPU, 스레드 %1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="83" />
+        <location filename="../status_bar.py" line="91" />
         <source>%1 tokens/s</source>
         <translation>초당 %1토큰</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="86" />
+        <location filename="../status_bar.py" line="94" />
         <source>context %1/%2</source>
         <translation>컨텍스트 %1/%2</translation>
     </message>

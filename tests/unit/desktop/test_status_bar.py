@@ -1,0 +1,46 @@
+"""The status bar says where the model runs, and why, in the UI's language."""
+
+from __future__ import annotations
+
+import pytest
+
+from bllossom_core.types import DeviceReport
+
+CPU_BUILD = DeviceReport(
+    backend="cpu",
+    summary="CPU: this llama-cpp-python was built without CUDA although NVIDIA RTX 4090 is "
+    "present; rebuild it with `BLLOSSOM_CUDA=1 scripts/setup`, 8 threads",
+    threads=8,
+    cpu_cause="cpu_build",
+)
+NO_GPU = DeviceReport(
+    backend="cpu", summary="CPU: no NVIDIA GPU found, 4 threads", threads=4, cpu_cause="no_gpu"
+)
+GPU = DeviceReport(
+    backend="cuda",
+    summary="GPU: NVIDIA H100, 33/33 layers",
+    gpu_name="NVIDIA H100",
+    gpu_layers=33,
+    total_layers=33,
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "device", "expected"),
+    [
+        ("en", NO_GPU, "CPU, 4 threads (no NVIDIA GPU found)"),
+        ("ko", NO_GPU, "CPU, 스레드 4개 (NVIDIA GPU 없음)"),
+        ("ko", CPU_BUILD, "CPU, 스레드 8개: 이 빌드는 GPU를 지원하지 않습니다."),
+        ("en", GPU, "GPU: NVIDIA H100, 33/33 layers"),
+        ("ko", GPU, "GPU: NVIDIA H100, 33/33개 레이어"),
+    ],
+)
+def test_device_line_is_worded_in_the_ui_language(  # type: ignore[no-untyped-def]
+    make_window, language: str, device: DeviceReport, expected: str
+) -> None:
+    window = make_window(language)
+    window.status.set_model("bllossom-8b", "Q4_K_M", device)
+    assert window.status.device_label.text().startswith(expected)
+    # The full English report, with the advice, is one hover away.
+    assert window.status.device_label.toolTip() == device.summary
+    assert window.status.model_label.text() == "bllossom-8b · Q4_K_M"
