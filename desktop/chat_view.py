@@ -91,6 +91,8 @@ class ChunkLabel(QLabel):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self._heights: dict[int, int] = {}
+        # Text starts at the top even while the layout still has an old height for us.
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
     def setText(self, text: str) -> None:
         self._heights.clear()
@@ -112,11 +114,13 @@ class ChunkLabel(QLabel):
         # Constant hint widths keep that width constant. The column layout stretches
         # the labels to the view's width anyway; long lines wrap or are clipped.
         # QLabel's own hints lay the rich text out again at widths of their own choice
-        # (1-2 ms per message); the height at the fixed width comes from the cache.
-        return QSize(CHUNK_MIN_WIDTH, self.heightForWidth(CHUNK_MIN_WIDTH))
+        # (1-2 ms per message). No minimum height: Qt's layouts use the larger of the
+        # minimum and heightForWidth(actual width), and the height at the narrow hint
+        # width is far taller than the text at the real width.
+        return QSize(CHUNK_MIN_WIDTH, 0)
 
     def sizeHint(self) -> QSize:
-        return self.minimumSizeHint()
+        return QSize(CHUNK_MIN_WIDTH, self.heightForWidth(CHUNK_MIN_WIDTH))
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
@@ -253,7 +257,10 @@ class MessageWidget(QFrame):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
             label.setOpenExternalLinks(False)
-            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+            # Vertically Preferred, not Minimum: with Minimum, Qt takes the size hint (the
+            # height at the narrow hint width) as the floor, and a long reply then gets a
+            # label many times taller than its text.
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             position = len(self.chunk_labels)
             label.linkActivated.connect(lambda link, at=position: self._on_link(at, link))
             self._body_layout.addWidget(label)

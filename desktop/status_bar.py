@@ -67,19 +67,24 @@ class ChatStatusBar(QStatusBar):
             )
         if device.backend == "remote":
             return self.tr("Remote server")
-        threads = str(device.threads or "?")
+        count = device.threads or 0
+        threads = (
+            self.tr("1 thread")
+            if count == 1
+            else self.tr("%1 threads").replace("%1", str(count or "?"))
+        )
         causes = {
-            "no_gpu": self.tr("CPU, %1 threads (no NVIDIA GPU found)"),
-            "offload_off": self.tr("CPU, %1 threads (GPU offload turned off in the settings)"),
+            "no_gpu": self.tr("CPU, %1 (no NVIDIA GPU found)"),
+            "offload_off": self.tr("CPU, %1 (GPU offload turned off in the settings)"),
             "cpu_build": self.tr(
-                "CPU, %1 threads: this build has no GPU support; hover for how to rebuild it"
+                "CPU, %1: this build has no GPU support; hover for how to rebuild it"
             ),
             "gpu_failed": self.tr(
-                "CPU, %1 threads: the model did not load on the GPU; hover for the reason"
+                "CPU, %1: the model did not load on the GPU; hover for the reason"
             ),
-            "gpu_unused": self.tr("CPU, %1 threads (the GPU was not used)"),
+            "gpu_unused": self.tr("CPU, %1 (the GPU was not used)"),
         }
-        text = causes.get(device.cpu_cause or "", self.tr("CPU, %1 threads"))
+        text = causes.get(device.cpu_cause or "", self.tr("CPU, %1"))
         return text.replace("%1", threads)
 
     def _speed_text(self) -> str:

@@ -68,41 +68,51 @@
     </message>
     <message>
         <location filename="../status_bar.py" line="72" />
-        <source>CPU, %1 threads (no NVIDIA GPU found)</source>
-        <translation>CPU, 스레드 %1개 (NVIDIA GPU 없음)</translation>
+        <source>1 thread</source>
+        <translation>스레드 1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="73" />
-        <source>CPU, %1 threads (GPU offload turned off in the settings)</source>
-        <translation>CPU, 스레드 %1개 (설정에서 GPU 사용을 껐습니다)</translation>
+        <location filename="../status_bar.py" line="74" />
+        <source>%1 threads</source>
+        <translation>스레드 %1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="75" />
-        <source>CPU, %1 threads: this build has no GPU support; hover for how to rebuild it</source>
-        <translation>CPU, 스레드 %1개: 이 빌드는 GPU를 지원하지 않습니다. 다시 빌드하는 방법은 마우스를 올려 확인하세요</translation>
+        <location filename="../status_bar.py" line="77" />
+        <source>CPU, %1 (no NVIDIA GPU found)</source>
+        <translation>CPU, %1 (NVIDIA GPU 없음)</translation>
     </message>
     <message>
         <location filename="../status_bar.py" line="78" />
-        <source>CPU, %1 threads: the model did not load on the GPU; hover for the reason</source>
-        <translation>CPU, 스레드 %1개: GPU에서 모델을 불러오지 못했습니다. 이유는 마우스를 올려 확인하세요</translation>
+        <source>CPU, %1 (GPU offload turned off in the settings)</source>
+        <translation>CPU, %1 (설정에서 GPU 사용을 껐습니다)</translation>
     </message>
     <message>
         <location filename="../status_bar.py" line="80" />
-        <source>CPU, %1 threads (the GPU was not used)</source>
-        <translation>CPU, 스레드 %1개 (GPU를 사용하지 않음)</translation>
+        <source>CPU, %1: this build has no GPU support; hover for how to rebuild it</source>
+        <translation>CPU, %1: 이 빌드는 GPU를 지원하지 않습니다. 다시 빌드하는 방법은 마우스를 올려 확인하세요</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="82" />
-        <source>CPU, %1 threads</source>
-        <translation>CPU, 스레드 %1개</translation>
+        <location filename="../status_bar.py" line="83" />
+        <source>CPU, %1: the model did not load on the GPU; hover for the reason</source>
+        <translation>CPU, %1: GPU에서 모델을 불러오지 못했습니다. 이유는 마우스를 올려 확인하세요</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="91" />
+        <location filename="../status_bar.py" line="85" />
+        <source>CPU, %1 (the GPU was not used)</source>
+        <translation>CPU, %1 (GPU를 사용하지 않음)</translation>
+    </message>
+    <message>
+        <location filename="../status_bar.py" line="87" />
+        <source>CPU, %1</source>
+        <translation>CPU, %1</translation>
+    </message>
+    <message>
+        <location filename="../status_bar.py" line="96" />
         <source>%1 tokens/s</source>
         <translation>초당 %1토큰</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="94" />
+        <location filename="../status_bar.py" line="99" />
         <source>context %1/%2</source>
         <translation>컨텍스트 %1/%2</translation>
     </message>
@@ -110,8 +120,8 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../chat_view.py" line="337" />
-        <location filename="../chat_view.py" line="487" />
+        <location filename="../chat_view.py" line="344" />
+        <location filename="../chat_view.py" line="494" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
@@ -626,63 +636,63 @@
 <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../chat_view.py" line="200" />
+        <location filename="../chat_view.py" line="204" />
         <source>You</source>
         <translation>나</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="200" />
+        <location filename="../chat_view.py" line="204" />
         <source>Assistant</source>
         <translation>어시스턴트</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="202" />
-        <location filename="../chat_view.py" line="210" />
+        <location filename="../chat_view.py" line="206" />
+        <location filename="../chat_view.py" line="214" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="203" />
+        <location filename="../chat_view.py" line="207" />
         <source>Copy this message</source>
         <translation>이 메시지 복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="204" />
+        <location filename="../chat_view.py" line="208" />
         <source>Edit</source>
         <translation>수정</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="205" />
+        <location filename="../chat_view.py" line="209" />
         <source>Edit and resend as a new branch</source>
         <translation>수정해서 새 갈래로 다시 보내기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="206" />
+        <location filename="../chat_view.py" line="210" />
         <source>Regenerate</source>
         <translation>다시 생성</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="207" />
+        <location filename="../chat_view.py" line="211" />
         <source>Write a new version of this reply</source>
         <translation>이 답변의 새 버전 만들기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="208" />
+        <location filename="../chat_view.py" line="212" />
         <source>Previous version</source>
         <translation>이전 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="209" />
+        <location filename="../chat_view.py" line="213" />
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="292" />
+        <location filename="../chat_view.py" line="299" />
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="295" />
+        <location filename="../chat_view.py" line="302" />
         <source>This reply was interrupted.</source>
         <translation>이 답변은 도중에 중단되었습니다.</translation>
     </message>

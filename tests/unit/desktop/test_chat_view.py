@@ -140,3 +140,20 @@ def test_message_labels_hint_one_width_whatever_their_text(qtbot, view) -> None:
     label = stream.chunk_labels[0]
     assert label.sizeHint().height() == label.heightForWidth(CHUNK_MIN_WIDTH) > 0
     qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()))
+
+
+def test_a_long_reply_is_as_tall_as_its_text_at_the_shown_width(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    """Seen under Xvfb with a real model: a 5,000-character reply left the view blank,
+    because each label was as tall as its text at the narrow hint width."""
+    view.resize(900, 600)
+    sentence = "서울의 봄 날씨는 따뜻하고 맑은 날이 많습니다."
+    reply = " ".join(f"문장 {i}번: {sentence}" for i in range(120))
+    question = ShownMessage(id=1, role="user", text="질문")
+    view.set_messages([question, ShownMessage(id=2, role="assistant", text=reply)])
+    labels = [label for widget in view.widgets for label in widget.chunk_labels]
+    qtbot.waitUntil(lambda: all(label.width() > 400 for label in labels))
+    for label in labels:
+        assert label.height() <= label.heightForWidth(label.width()) + 2
+    content = view.widget()
+    needed = content.layout().heightForWidth(content.width())
+    assert content.height() <= needed + 2

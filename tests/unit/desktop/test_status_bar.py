@@ -16,6 +16,9 @@ CPU_BUILD = DeviceReport(
 NO_GPU = DeviceReport(
     backend="cpu", summary="CPU: no NVIDIA GPU found, 4 threads", threads=4, cpu_cause="no_gpu"
 )
+ONE_THREAD = DeviceReport(
+    backend="cpu", summary="CPU: no NVIDIA GPU found, 1 thread", threads=1, cpu_cause="no_gpu"
+)
 GPU = DeviceReport(
     backend="cuda",
     summary="GPU: NVIDIA H100, 33/33 layers",
@@ -29,6 +32,7 @@ GPU = DeviceReport(
     ("language", "device", "expected"),
     [
         ("en", NO_GPU, "CPU, 4 threads (no NVIDIA GPU found)"),
+        ("en", ONE_THREAD, "CPU, 1 thread (no NVIDIA GPU found)"),
         ("ko", NO_GPU, "CPU, 스레드 4개 (NVIDIA GPU 없음)"),
         ("ko", CPU_BUILD, "CPU, 스레드 8개: 이 빌드는 GPU를 지원하지 않습니다."),
         ("en", GPU, "GPU: NVIDIA H100, 33/33 layers"),
