@@ -1,7 +1,8 @@
-"""Conversions shared by the converter tests: each checkpoint is converted once."""
+"""Shared converter fixtures: conversions done once, and writable copies of checkpoints."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,3 +30,25 @@ def converted(
         return cache[key]
 
     return get
+
+
+@pytest.fixture
+def spm_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(make_checkpoint(family="llama2-spm"), folder)
+    return folder
+
+
+@pytest.fixture
+def sharded_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
+    folder = tmp_path / "sharded"
+    source = make_checkpoint(family="llama2-spm", layout="sharded", dtype="float16")
+    shutil.copytree(source, folder)
+    return folder
+
+
+@pytest.fixture
+def bpe_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
+    folder = tmp_path / "bpe"
+    shutil.copytree(make_checkpoint(family="llama3-bpe"), folder)
+    return folder

@@ -23,21 +23,6 @@ from bllossom_core.errors import (
 from converter import convert
 
 
-@pytest.fixture
-def spm_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    shutil.copytree(make_checkpoint(family="llama2-spm"), folder)
-    return folder
-
-
-@pytest.fixture
-def sharded_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
-    folder = tmp_path / "sharded"
-    source = make_checkpoint(family="llama2-spm", layout="sharded", dtype="float16")
-    shutil.copytree(source, folder)
-    return folder
-
-
 def _fails(
     source: Path | str, out_dir: Path, error: type[BllossomError], match: str, **kwargs: Any
 ) -> BllossomError:

@@ -24,20 +24,6 @@ from converter import ProgressEvent, convert
 from converter._convert import default_file_name
 
 
-@pytest.fixture
-def spm_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    shutil.copytree(make_checkpoint(family="llama2-spm"), folder)
-    return folder
-
-
-@pytest.fixture
-def bpe_copy(make_checkpoint: Callable[..., Path], tmp_path: Path) -> Path:
-    folder = tmp_path / "bpe"
-    shutil.copytree(make_checkpoint(family="llama3-bpe"), folder)
-    return folder
-
-
 def _one_line_error(
     error: type[BllossomError], source: Path, out: Path, *needles: str, **kwargs: Any
 ) -> BllossomError:
