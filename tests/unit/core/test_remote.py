@@ -104,6 +104,21 @@ def serve() -> Iterator[Callable[[Script], FakeServer]]:
         server.server_close()
 
 
+def stream_until_first_piece(
+    server: FakeServer, token: CancelToken
+) -> tuple[RemoteEngine, Any, list[str], threading.Thread]:
+    """Start a reply in a worker thread; return once its first piece has arrived."""
+    engine = RemoteEngine(server.url, model="m", read_timeout_s=60)
+    stream = engine.stream_chat(HELLO, GenerationSettings(), cancel=token)
+    pieces: list[str] = []
+    worker = threading.Thread(target=lambda: pieces.extend(stream))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not pieces and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return engine, stream, pieces, worker
+
+
 def happy_script(handler: Handler) -> None:
     if handler.command == "GET":
         handler.send_json(200, {"object": "list", "data": [{"id": "bllossom-70b"}, {"id": "b"}]})
@@ -271,15 +286,8 @@ def test_cancel_from_another_thread_while_the_server_is_silent(
         handler.server.release.wait(timeout=60)  # then nothing: a model thinking hard
 
     server = serve(script)
-    engine = RemoteEngine(server.url, model="m", read_timeout_s=60)
     token = CancelToken()
-    stream = engine.stream_chat(HELLO, GenerationSettings(), cancel=token)
-    pieces: list[str] = []
-    worker = threading.Thread(target=lambda: pieces.extend(stream))
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not pieces and time.monotonic() < deadline:
-        time.sleep(0.01)
+    engine, stream, pieces, worker = stream_until_first_piece(server, token)
     if use_token:
         token.cancel()
     else:
@@ -376,15 +384,8 @@ def test_cancel_unblocks_a_stalled_close_delimited_response(
         handler.server.release.wait(timeout=60)  # then the model stalls
 
     server = serve(script)
-    engine = RemoteEngine(server.url, model="m", read_timeout_s=60)
     token = CancelToken()
-    stream = engine.stream_chat(HELLO, GenerationSettings(), cancel=token)
-    pieces: list[str] = []
-    worker = threading.Thread(target=lambda: pieces.extend(stream))
-    worker.start()
-    deadline = time.monotonic() + 30
-    while not pieces and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _engine, stream, pieces, worker = stream_until_first_piece(server, token)
     token.cancel()
     worker.join(timeout=10)  # far below the 60 s read timeout
     assert not worker.is_alive(), "cancel did not unblock the read"
