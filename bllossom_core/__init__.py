@@ -13,6 +13,7 @@ from bllossom_core.errors import (
     ErrorCode,
     GGUFError,
     InputError,
+    InvalidSettingError,
     ModelLoadError,
     RemoteError,
     StorageError,
@@ -23,6 +24,13 @@ from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
 from bllossom_core.paths import data_dir, database_path, models_dir
 from bllossom_core.remote import RemoteChatStream, RemoteEngine
 from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter, SearchHit
+from bllossom_core.types import (
+    CancelToken,
+    ChatMessage,
+    GenerationSettings,
+    GenerationStats,
+    check_settings,
+)
 from bllossom_core.templates import TEMPLATE_NAMES, render_prompt_ids
 
 __version__ = "0.1.0"
@@ -39,6 +47,7 @@ __all__ = [
     "GGUFError",
     "GGUFInfo",
     "InputError",
+    "InvalidSettingError",
     "LocalEngine",
     "LocalStream",
     "Message",

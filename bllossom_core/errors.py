@@ -12,6 +12,7 @@ group errors by where they come from, the codes say what they mean to a user.
 
     BllossomError
     ├── InputError            bad arguments or paths given by the user
+    │   └── InvalidSettingError  a setting outside its range (names the field)
     ├── CheckpointError       a Hugging Face checkpoint we cannot convert
     ├── TokenizerError        a tokenizer that is missing, corrupt or unsupported
     ├── GGUFError             a GGUF file that is truncated, corrupt or hostile
@@ -115,6 +116,17 @@ class InputError(BllossomError):
     """Bad command-line arguments, missing paths, unknown option values."""
 
     default_code = ErrorCode.INVALID_INPUT
+
+
+class InvalidSettingError(InputError):
+    """A generation or model setting outside its range; ``setting`` names the field
+    (``top_p``, ``max_tokens``…) so a form can point at it."""
+
+    default_code = ErrorCode.INVALID_SETTING
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class CheckpointError(BllossomError):

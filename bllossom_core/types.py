@@ -7,6 +7,7 @@ desktop app and the CLI only ever see these types.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -42,6 +43,40 @@ class GenerationSettings:
         """Build from saved JSON, ignoring unknown keys (newer versions may add some)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+def check_settings(
+    settings: GenerationSettings, *, context_size: int | None = None
+) -> GenerationSettings:
+    """Refuse sampling values outside their meaningful range, naming the allowed one.
+
+    The one check for every front end (CLI, settings dialog, server). Messages name the
+    setting by its CLI option (``--top-p``), which is also the key front ends translate;
+    ``context_size``, when known, bounds ``max_tokens``.
+    """
+    from bllossom_core.errors import InvalidSettingError
+
+    def refuse(option: str, value: object, allowed: str) -> InvalidSettingError:
+        field_name = option.lstrip("-").replace("-", "_")
+        return InvalidSettingError(f"{option} must be {allowed}, not {value}.", field_name)
+
+    if not (math.isfinite(settings.temperature) and settings.temperature >= 0):
+        raise refuse("--temperature", settings.temperature, "0 or more (0 = greedy)")
+    if not (math.isfinite(settings.top_p) and 0 < settings.top_p <= 1):
+        raise refuse("--top-p", settings.top_p, "above 0 and at most 1")
+    if settings.top_k < 0:
+        raise refuse("--top-k", settings.top_k, "0 (all tokens) or more")
+    if not (math.isfinite(settings.repeat_penalty) and settings.repeat_penalty > 0):
+        raise refuse("--repeat-penalty", settings.repeat_penalty, "above 0 (1 = none)")
+    if settings.max_tokens < 1:
+        raise refuse("--max-tokens", settings.max_tokens, "at least 1")
+    if context_size is not None and settings.max_tokens > context_size:
+        raise refuse(
+            "--max-tokens", settings.max_tokens, f"at most the context size ({context_size})"
+        )
+    if settings.seed is not None and settings.seed < 0:
+        raise refuse("--seed", settings.seed, "0 or more")
+    return settings
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import signal
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bllossom_core.errors import InputError
 from bllossom_core.templates import TEMPLATE_NAMES
-from bllossom_core.types import CancelToken, GenerationSettings
+from bllossom_core.types import CancelToken, GenerationSettings, check_settings
 
 if TYPE_CHECKING:
     from bllossom_core.engine import LocalEngine
@@ -47,30 +46,6 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, type=kind, default=default, help=f"{text} (default %(default)s)")
     group.add_argument("--seed", type=int, default=None,
                        help="0 or more, for repeatable sampling (default: random)")  # fmt: skip
-
-
-def check_settings(settings: GenerationSettings) -> GenerationSettings:
-    """Refuse sampling values outside their meaningful range, naming the allowed one.
-
-    The one check for every front end; messages use the CLI's option names.
-    """
-
-    def refuse(option: str, value: object, allowed: str) -> InputError:
-        return InputError(f"{option} must be {allowed}, not {value}.")
-
-    if not (math.isfinite(settings.temperature) and settings.temperature >= 0):
-        raise refuse("--temperature", settings.temperature, "0 or more (0 = greedy)")
-    if not (math.isfinite(settings.top_p) and 0 < settings.top_p <= 1):
-        raise refuse("--top-p", settings.top_p, "above 0 and at most 1")
-    if settings.top_k < 0:
-        raise refuse("--top-k", settings.top_k, "0 (all tokens) or more")
-    if not (math.isfinite(settings.repeat_penalty) and settings.repeat_penalty > 0):
-        raise refuse("--repeat-penalty", settings.repeat_penalty, "above 0 (1 = none)")
-    if settings.max_tokens < 1:
-        raise refuse("--max-tokens", settings.max_tokens, "at least 1")
-    if settings.seed is not None and settings.seed < 0:
-        raise refuse("--seed", settings.seed, "0 or more")
-    return settings
 
 
 def settings_from_args(args: argparse.Namespace) -> GenerationSettings:

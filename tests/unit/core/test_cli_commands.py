@@ -13,7 +13,7 @@ from bllossom_core import cli, templates
 from bllossom_core._format import human_size
 from bllossom_core.commands import generate
 from bllossom_core.errors import InputError
-from bllossom_core.types import GenerationSettings
+from bllossom_core.types import GenerationSettings, check_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,9 +51,9 @@ def test_sampling_arguments_are_checked(
 
 
 def test_defaults_and_greedy_pass_the_check() -> None:
-    assert generate.check_settings(GenerationSettings()) == GenerationSettings()
+    assert check_settings(GenerationSettings()) == GenerationSettings()
     greedy = GenerationSettings(temperature=0.0, top_k=0, top_p=1.0)
-    assert generate.check_settings(greedy) is greedy
+    assert check_settings(greedy) is greedy
 
 
 def test_help_documents_ranges_and_greedy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,4 +131,4 @@ def test_a_closed_output_pipe_ends_quietly() -> None:
 
 def test_check_settings_is_one_function_for_every_front_end() -> None:
     with pytest.raises(InputError, match=r"--top-p must be above 0 and at most 1, not 1\.5\."):
-        generate.check_settings(GenerationSettings(top_p=1.5))
+        check_settings(GenerationSettings(top_p=1.5))
