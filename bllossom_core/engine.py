@@ -30,7 +30,7 @@ from bllossom_core._device import (
 from bllossom_core._llama_vocab import LlamaVocab
 from bllossom_core._native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
-from bllossom_core.errors import InputError, ModelLoadError
+from bllossom_core.errors import ErrorCode, InputError, ModelLoadError
 from bllossom_core.gguf_inspect import GGUFInfo, check_loadable, read_gguf_info
 from bllossom_core.templates import (
     Prompt,
@@ -248,6 +248,7 @@ class LocalEngine:
                     f"The message is too long: its prompt needs {len(prompt.ids)} tokens but "
                     f"the context holds {self.context_size}.",
                     hint="Shorten it or load the model with a larger context size.",
+                    code=ErrorCode.MESSAGE_TOO_LONG,
                 )
             # Drop a whole exchange so the conversation still starts with a user turn.
             cut = 1
@@ -277,7 +278,10 @@ class LocalEngine:
     ) -> LocalStream:
         """Generate from prompt ids made elsewhere (benchmarks, exact-token tests)."""
         if not prompt.ids:
-            raise InputError("There is nothing to reply to: the prompt is empty.")
+            raise InputError(
+                "There is nothing to reply to: the prompt is empty.",
+                code=ErrorCode.NOTHING_TO_REPLY,
+            )
         lease = self._take()
         stats = GenerationStats(context_size=self.context_size)
         tokens: list[int] = []
@@ -291,7 +295,7 @@ class LocalEngine:
 
     def _acquire_or_fail(self) -> None:
         if not self._lock.acquire(blocking=False):
-            raise ModelLoadError(BUSY_MESSAGE)
+            raise ModelLoadError(BUSY_MESSAGE, code=ErrorCode.ENGINE_BUSY)
 
     def _after_reply(self) -> None:
         if self._close_when_free:
