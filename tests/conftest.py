@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import real_models
 from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
 
 
@@ -28,3 +29,9 @@ def make_checkpoint() -> Callable[..., Path]:
         return checkpoint(CheckpointSpec(**fields))  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF (downloaded once; skips if offline)."""
+    return real_models.smollm2_gguf()
