@@ -49,6 +49,7 @@ class ErrorCode(str, Enum):
     VERIFY_UNAVAILABLE = "verify_unavailable"
     VERIFY_FAILED = "verify_failed"
     # models
+    NO_MODEL = "no_model"
     MODEL_FILE_MISSING = "model_file_missing"
     GGUF_CORRUPT = "gguf_corrupt"
     MODEL_UNSUPPORTED = "model_unsupported"
@@ -80,6 +81,9 @@ class ErrorCode(str, Enum):
     # the user stopped it
     CANCELLED = "cancelled"
     INTERNAL = "internal"
+    # the local API server (bllossom serve, the app's "Local API server" switch)
+    API_KEY_REQUIRED = "api_key_required"
+    PORT_IN_USE = "port_in_use"
 
 
 class BllossomError(Exception):
