@@ -16,12 +16,21 @@ from typing import Any, Literal, Protocol
 Role = Literal["system", "user", "assistant"]
 CpuCause = Literal["gpu_failed", "offload_off", "no_gpu", "cpu_build", "gpu_unused"]
 StopReason = Literal["stop", "length", "cancelled", "error"]
+PieceKind = Literal["thinking", "answer"]
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
     content: str
+
+
+@dataclass(frozen=True)
+class StreamPiece:
+    """A piece of a reply: the model's thinking (reasoning models) or its answer."""
+
+    kind: PieceKind
+    text: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class GenerationStats:
     dropped_messages: int = 0
     """Oldest messages left out because the conversation outgrew the context."""
     stop_reason: StopReason = "stop"
+    thinking_seconds: float | None = None
+    """Time spent inside the ``<think>`` block; None when the reply had none."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,11 +146,15 @@ class CancelToken:
 class ChatStream(Protocol):
     """Iterates over text pieces (never a split UTF-8 character); stats when done.
 
-    ``close()`` frees the engine for the next reply; call it (or use
-    ``contextlib.closing``) when leaving the loop early.
+    Plain iteration yields the *answer* only; :meth:`events` yields the same reply as
+    :class:`StreamPiece` s, the thinking of a reasoning model included. Use one or the
+    other on a stream, not both. ``close()`` frees the engine for the next reply; call
+    it (or use ``contextlib.closing``) when leaving the loop early.
     """
 
     def __iter__(self) -> Iterator[str]: ...
+
+    def events(self) -> Iterator[StreamPiece]: ...
 
     @property
     def stats(self) -> GenerationStats: ...
