@@ -78,6 +78,10 @@ class ErrorCode(str, Enum):
     REPO_NOT_FOUND = "repo_not_found"
     REPO_GATED = "repo_gated"
     CHECKSUM_MISMATCH = "checksum_mismatch"
+    REMOTE_FILE_NOT_FOUND = "remote_file_not_found"
+    DOWNLOAD_INTERRUPTED = "download_interrupted"
+    UNKNOWN_MODEL = "unknown_model"
+    QUANT_NOT_AVAILABLE = "quant_not_available"
     # the user stopped it
     CANCELLED = "cancelled"
     INTERNAL = "internal"
