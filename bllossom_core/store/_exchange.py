@@ -1,4 +1,5 @@
-"""Export to Markdown/JSON and lossless JSON import. Internal; see ConversationStore."""
+"""JSON export, lossless JSON import, writing export files. Internal; see
+ConversationStore (the Markdown export is in ``_markdown``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ import os
 import sqlite3
 import stat
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bllossom_core.errors import DiskFullError, InputError, StorageError
-from bllossom_core.store._records import (
-    CONVERSATION_COLUMNS,
-    MESSAGE_COLUMNS,
-    Conversation,
-    Message,
-)
+from bllossom_core.store._markdown import model_file_name
+from bllossom_core.store._records import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
+from bllossom_core.store._writes import clean, search_copy
 
 FORMAT_NAME = "bllossom-conversations"
 FORMAT_VERSION = 1
@@ -37,7 +34,9 @@ _MESSAGE_FIELDS = (
     "role", "text", "created_at", "updated_at", "prompt_tokens", "generated_tokens",
     "complete", "stop_reason", "error",
 )  # fmt: skip
-_ROLE_HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
+_OPTIONAL_MESSAGE_FIELDS = {"thinking": "", "thinking_seconds": None}
+"""Added later: exports from older versions lack them."""
+_TEXT_FIELDS = frozenset({"title", "model", "template", "system_prompt", "text", "error"})
 
 
 def export_json(conn: sqlite3.Connection, ids: list[int] | None, now: float) -> str:
@@ -57,6 +56,8 @@ def export_json(conn: sqlite3.Connection, ids: list[int] | None, now: float) -> 
     for row in rows:
         item: dict[str, Any] = {"id": row["id"]}
         item.update({name: row[name] for name in _CONVERSATION_FIELDS})
+        item["model"] = model_file_name(row["model"])
+        item["imported_at"] = row["imported_at"]
         item["settings"] = json.loads(row["settings_json"] or "{}")
         item["active_leaf_id"] = row["active_leaf_id"]
         messages = conn.execute(
@@ -65,7 +66,7 @@ def export_json(conn: sqlite3.Connection, ids: list[int] | None, now: float) -> 
         ).fetchall()
         item["messages"] = [
             {"id": m["id"], "parent_id": m["parent_id"]}
-            | {name: m[name] for name in _MESSAGE_FIELDS}
+            | {name: m[name] for name in (*_MESSAGE_FIELDS, *_OPTIONAL_MESSAGE_FIELDS)}
             | {"complete": bool(m["complete"])}
             for m in messages
         ]
@@ -79,7 +80,7 @@ def export_json(conn: sqlite3.Connection, ids: list[int] | None, now: float) -> 
     return json.dumps(document, ensure_ascii=False, indent=1)
 
 
-def import_json(conn: sqlite3.Connection, document: str) -> list[int]:
+def import_json(conn: sqlite3.Connection, document: str, now: float) -> list[int]:
     try:
         data = json.loads(document)
     except json.JSONDecodeError as error:
@@ -91,17 +92,27 @@ def import_json(conn: sqlite3.Connection, document: str) -> list[int]:
             "The export was made by a newer Bllossom.", hint="Update Bllossom to import it."
         )
     try:
-        return [_import_conversation(conn, item) for item in data["conversations"]]
+        return [_import_conversation(conn, item, now) for item in data["conversations"]]
     except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as error:
         raise InputError(f"The conversation export is damaged ({error!r}).") from error
 
 
-def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any]) -> int:
-    values = [item[name] for name in _CONVERSATION_FIELDS]
+def _checked(name: str, value: Any) -> Any:
+    """A field's value from the document, with text made valid Unicode."""
+    if name in _TEXT_FIELDS and value is not None:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is not text")
+        return clean(value)
+    return value
+
+
+def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any], now: float) -> int:
+    """One conversation, with its original times, marked as imported ``now``."""
+    values = [_checked(name, item[name]) for name in _CONVERSATION_FIELDS]
     cursor = conn.execute(
-        f"INSERT INTO conversations ({', '.join(_CONVERSATION_FIELDS)}, settings_json) "
-        f"VALUES ({', '.join('?' * (len(_CONVERSATION_FIELDS) + 1))})",
-        (*values, json.dumps(item.get("settings") or {})),
+        f"INSERT INTO conversations ({', '.join(_CONVERSATION_FIELDS)}, settings_json, "
+        f"imported_at) VALUES ({', '.join('?' * (len(_CONVERSATION_FIELDS) + 2))})",
+        (*values, json.dumps(item.get("settings") or {}), now),
     )
     conversation_id = cursor.lastrowid
     new_ids: dict[int, int] = {}
@@ -111,13 +122,22 @@ def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any]) -> int:
         parent_id = message["parent_id"]
         if parent_id is not None and parent_id not in new_ids:
             raise ValueError(f"message {message['id']} comes before its parent {parent_id}")
+        fields = {name: _checked(name, message[name]) for name in _MESSAGE_FIELDS}
+        for name, default in _OPTIONAL_MESSAGE_FIELDS.items():
+            fields[name] = message.get(name, default)
+        thinking = fields["thinking"]
+        if not isinstance(thinking, str):
+            raise TypeError("thinking is not text")
+        fields["thinking"] = clean(thinking)
+        fields["text_search"] = search_copy(fields["text"])
+        fields["thinking_search"] = search_copy(fields["thinking"])
         cursor = conn.execute(
-            f"INSERT INTO messages (conversation_id, parent_id, {', '.join(_MESSAGE_FIELDS)}) "
-            f"VALUES ({', '.join('?' * (len(_MESSAGE_FIELDS) + 2))})",
+            f"INSERT INTO messages (conversation_id, parent_id, {', '.join(fields)}) "
+            f"VALUES ({', '.join('?' * (len(fields) + 2))})",
             (
                 conversation_id,
                 new_ids[parent_id] if parent_id is not None else None,
-                *(message[name] for name in _MESSAGE_FIELDS),
+                *fields.values(),
             ),
         )
         assert cursor.lastrowid is not None
@@ -131,28 +151,7 @@ def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any]) -> int:
     return conversation_id
 
 
-def conversation_markdown(conversation: Conversation, thread: list[Message]) -> str:
-    lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
-    created = datetime.fromtimestamp(conversation.created_at, timezone.utc)
-    details = [f"Created {created:%Y-%m-%d %H:%M} UTC"]
-    if conversation.model:
-        details.append(f"model `{conversation.model}`")
-    lines += ["_" + ", ".join(details) + "_", ""]
-    if conversation.system_prompt:
-        lines += ["## System", "", conversation.system_prompt, ""]
-    for message in thread:
-        heading = _ROLE_HEADINGS.get(message.role, message.role)
-        if message.sibling_count > 1:
-            heading += f" (version {message.sibling_index + 1} of {message.sibling_count})"
-        lines += [f"## {heading}", "", message.text, ""]
-        if message.error:
-            lines += [f"> Reply interrupted: {message.error}", ""]
-        elif not message.complete:
-            lines += ["> Reply incomplete.", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def write_text_atomically(path: Path, content: str, *, overwrite: bool = False) -> None:
+def write_export(path: Path, content: str, *, overwrite: bool = False) -> None:
     """Write via a temporary file and rename, so a failure never leaves half a file.
 
     An existing file is refused unless ``overwrite``; a folder always is. The new file

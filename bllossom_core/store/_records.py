@@ -31,11 +31,19 @@ class Conversation:
     active_leaf_id: int | None
     """The last message of the branch the user is looking at (``None`` when empty)."""
     deleted_at: float | None = None
+    imported_at: float | None = None
+    """When it was imported from an export file (its own times are the original ones),
+    ``None`` for a conversation made here."""
 
     @property
     def deleted(self) -> bool:
         """Soft-deleted: hidden from lists, restorable until purged."""
         return self.deleted_at is not None
+
+    @property
+    def imported(self) -> bool:
+        """Came from an export file (the sidebar may mark it)."""
+        return self.imported_at is not None
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,12 @@ class Message:
     sibling_index: int = 0
     sibling_count: int = 1
     sibling_ids: tuple[int, ...] = ()
+    thinking: str = ""
+    """A reasoning model's thinking before its answer (``text``); never sent back to the
+    model, not searched unless asked for."""
+    thinking_seconds: float | None = None
+    """How long the model thought (first thinking piece to first answer piece), or
+    ``None`` when it did not think."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +102,17 @@ class SearchHit:
     excerpt: str
     highlights: tuple[tuple[int, int], ...]
     updated_at: float
+    in_thinking: bool = False
+    """The excerpt comes from the message's thinking (only with ``include_thinking``)."""
 
 
 CONVERSATION_COLUMNS = (
     "id, title, created_at, updated_at, model, template, system_prompt, settings_json, "
-    "active_leaf_id, deleted_at"
+    "active_leaf_id, deleted_at, imported_at"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, text, created_at, updated_at, prompt_tokens, "
-    "generated_tokens, complete, stop_reason, error"
+    "generated_tokens, complete, stop_reason, error, thinking, thinking_seconds"
 )
 
 
@@ -112,6 +128,7 @@ def conversation_from_row(row: sqlite3.Row) -> Conversation:
         settings=GenerationSettings.from_dict(json.loads(row["settings_json"] or "{}")),
         active_leaf_id=row["active_leaf_id"],
         deleted_at=row["deleted_at"],
+        imported_at=row["imported_at"],
     )
 
 
@@ -133,4 +150,6 @@ def message_from_row(row: sqlite3.Row, sibling_ids: tuple[int, ...] | None = Non
         sibling_index=siblings.index(row["id"]),
         sibling_count=len(siblings),
         sibling_ids=siblings,
+        thinking=row["thinking"],
+        thinking_seconds=row["thinking_seconds"],
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 from bllossom_core.store._records import Message
@@ -12,22 +14,56 @@ from bllossom_core.types import GenerationStats
 DEFAULT_CHECKPOINT_INTERVAL_S = 0.5
 """How often a streaming reply is committed: a crash loses at most this much text."""
 
-SaveFn = Callable[[int, str, "GenerationStats | None", bool, "str | None"], Message]
-"""``save(message_id, text, stats, complete, error)`` commits the reply's current state."""
+
+@dataclass(frozen=True)
+class ReplyDraft:
+    """A reply's state as one commit writes it."""
+
+    text: str
+    thinking: str
+    thinking_seconds: float | None
+    stats: GenerationStats | None
+    complete: bool
+    error: str | None
+
+
+SaveFn = Callable[[int, ReplyDraft], Message]
+"""``save(message_id, draft)`` commits the reply's current state."""
+
+
+class _Part:
+    """One growing text (the answer or the thinking), joined only when committed."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.length = 0
+
+    def add(self, piece: str) -> None:
+        self.pieces.append(piece)
+        self.length += len(piece)
+
+    def joined(self) -> str:
+        text = "".join(self.pieces)
+        self.pieces = [text]
+        return text
 
 
 class ReplyWriter:
     """Writes one assistant reply to the database as it streams.
 
-    ``append()`` only buffers (cheap enough to call for every token from the engine's
-    thread). A background thread commits the text whenever it changed, at least every
+    ``append()`` (the answer) and ``append_thinking()`` (a reasoning model's thinking)
+    only buffer, cheap enough to call for every token from the engine's thread. A
+    background thread commits both whenever they changed, at least every
     ``checkpoint_interval_s`` seconds, so a crash or ``kill -9`` loses at most that
     much; the row is flagged incomplete until :meth:`finish`. :meth:`fail` keeps the
     partial text and records the error. Use it as a context manager to have an
     exception inside the block recorded with :meth:`fail`.
 
-    A checkpoint that fails (disk full) is re-raised by the next ``append``/``finish``;
-    when ``finish``/``fail`` itself fails, the writer stays open so it can be retried.
+    Nothing appended is ever dropped because saving failed: a checkpoint that fails
+    (disk full, database locked) is re-raised by the next ``append``/``finish``, and
+    when ``finish``/``fail`` itself fails the text stays in memory, the background
+    thread keeps retrying that final commit, and ``finish``/``fail`` may be called
+    again (after the user freed space, say).
     """
 
     def __init__(
@@ -41,10 +77,15 @@ class ReplyWriter:
         self.parent_id = message.parent_id
         self._save = save
         self._interval = checkpoint_interval_s
-        self._pieces: list[str] = []
-        self._saved_length = 0
-        self._length = 0
+        self._answer = _Part()
+        self._thinking = _Part()
+        self._thinking_started: float | None = None
+        self._thinking_seconds: float | None = None
+        self._saved_lengths = (0, 0)
         self._closed = False
+        self._final: Message | None = None
+        self._retried = False
+        self._pending_close: tuple[GenerationStats | None, bool, str | None] | None = None
         self._failure: BaseException | None = None
         self._buffer_lock = threading.Lock()
         self._save_lock = threading.Lock()
@@ -53,23 +94,44 @@ class ReplyWriter:
 
     @property
     def text(self) -> str:
-        """Everything appended so far (saved or not)."""
+        """The answer appended so far (saved or not)."""
         with self._buffer_lock:
-            return "".join(self._pieces)
+            return self._answer.joined()
+
+    @property
+    def thinking(self) -> str:
+        """The thinking appended so far (saved or not)."""
+        with self._buffer_lock:
+            return self._thinking.joined()
 
     @property
     def closed(self) -> bool:
+        """Finished or failed, and that final state is saved."""
         return self._closed
 
+    @property
+    def unsaved(self) -> bool:
+        """Some appended text, or the final state, is not in the database yet."""
+        with self._buffer_lock:
+            lengths = (self._answer.length, self._thinking.length)
+        return lengths != self._saved_lengths or self._pending_close is not None
+
     def append(self, piece: str) -> None:
-        """Add a piece of the reply; it is committed by the next checkpoint."""
-        if self._closed:
-            raise RuntimeError("append() after the reply was finished")
-        self._raise_checkpoint_failure()
+        """Add a piece of the answer; it is committed by the next checkpoint."""
+        self._check_open()
         if piece:
             with self._buffer_lock:
-                self._pieces.append(piece)
-                self._length += len(piece)
+                self._end_thinking()
+                self._answer.add(piece)
+
+    def append_thinking(self, piece: str) -> None:
+        """Add a piece of the model's thinking (kept apart from the answer)."""
+        self._check_open()
+        if piece:
+            with self._buffer_lock:
+                if self._thinking_started is None:
+                    self._thinking_started = time.monotonic()
+                self._thinking.add(piece)
 
     def checkpoint(self) -> None:
         """Commit the text appended so far, now."""
@@ -84,22 +146,42 @@ class ReplyWriter:
         """Commit what arrived, flag the reply incomplete and remember why it stopped."""
         return self._close(stats, complete=False, error=str(error) or type(error).__name__)
 
+    def _check_open(self) -> None:
+        if self._closed or self._pending_close is not None:
+            raise RuntimeError("append() after the reply was finished")
+        self._raise_checkpoint_failure()
+
+    def _end_thinking(self) -> None:
+        if self._thinking_started is not None and self._thinking_seconds is None:
+            self._thinking_seconds = time.monotonic() - self._thinking_started
+
     def _close(self, stats: GenerationStats | None, complete: bool, error: str | None) -> Message:
         if self._closed:
+            if self._final is not None and self._pending_close is None and self._retried:
+                return self._final  # a background retry already saved it
             raise RuntimeError("the reply was already finished")
-        self._closed = True
+        with self._buffer_lock:
+            self._end_thinking()
+        self._pending_close = (stats, complete, error)
         self._stop.set()
         self._flusher.join(timeout=30)
         try:
             saved = self._commit(stats=stats, complete=complete, error=error, force=True)
         except BaseException:
-            # Still open: once the cause is fixed (disk space freed) finish() can be retried.
-            self._closed = False
+            # Keep retrying in the background; finish()/fail() may also be called again.
             self._stop = threading.Event()
             self._flusher = self._start_flusher()
             raise
         assert saved is not None
+        self._settle(saved, retried=False)
         return saved
+
+    def _settle(self, saved: Message, *, retried: bool) -> None:
+        self._final = saved
+        self._retried = retried
+        self._pending_close = None
+        self._closed = True
+        self._failure = None
 
     def _start_flusher(self) -> threading.Thread:
         flusher = threading.Thread(
@@ -120,21 +202,41 @@ class ReplyWriter:
     ) -> Message | None:
         with self._save_lock:
             with self._buffer_lock:
-                length = self._length
-                if not force and length == self._saved_length:
+                lengths = (self._answer.length, self._thinking.length)
+                if not force and lengths == self._saved_lengths:
                     return None
-                text = "".join(self._pieces)
-                self._pieces = [text]
-            saved = self._save(self.message_id, text, stats, complete, error)
-            self._saved_length = length
+                draft = ReplyDraft(
+                    text=self._answer.joined(),
+                    thinking=self._thinking.joined(),
+                    thinking_seconds=self._current_thinking_seconds(),
+                    stats=stats,
+                    complete=complete,
+                    error=error,
+                )
+            saved = self._save(self.message_id, draft)
+            self._saved_lengths = lengths
             return saved
+
+    def _current_thinking_seconds(self) -> float | None:
+        if self._thinking_seconds is not None or self._thinking_started is None:
+            return self._thinking_seconds
+        return time.monotonic() - self._thinking_started  # still thinking
 
     def _flush_periodically(self, stop: threading.Event) -> None:
         while not stop.wait(self._interval):
+            pending = self._pending_close
             try:
-                self._commit(stats=None, complete=False, error=None, force=False)
+                if pending is None:
+                    self._commit(stats=None, complete=False, error=None, force=False)
+                    continue
+                saved = self._commit(*pending, force=True)
             except BaseException as failure:  # handed to the caller's thread
                 self._failure = failure
+                continue
+            assert saved is not None
+            if self._pending_close is pending:
+                self._settle(saved, retried=True)
+                return
 
     def _raise_checkpoint_failure(self) -> None:
         failure, self._failure = self._failure, None

@@ -15,18 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bllossom_core.errors import DiskFullError, StorageError
-
-# SQLite primary result codes (the low byte of the extended code).
-_SQLITE_PERM = 3
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_NOTADB = 26
+from bllossom_core.errors import ErrorCode, StorageError
+from bllossom_core.store._errors import is_a_folder, translate_errors
 
 # Version 1: one linear list of messages per conversation (no reply versions, no search).
 _V1 = """
@@ -88,7 +78,51 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: reasoning models' thinking is kept beside the answer (searchable on
+# request), imported conversations are marked, and text after a NUL is searchable.
+# FTS5's trigram tokenizer stops at a NUL and SQLite's replace() cannot match one, so
+# the store writes a NUL-free copy into *_search only for the rare text that has one.
+_V3 = """
+ALTER TABLE messages ADD COLUMN thinking TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN thinking_seconds REAL;
+ALTER TABLE messages ADD COLUMN text_search TEXT;
+ALTER TABLE messages ADD COLUMN thinking_search TEXT;
+ALTER TABLE conversations ADD COLUMN imported_at REAL;
+
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_delete;
+DROP TRIGGER messages_fts_update;
+DROP TABLE messages_fts;
+CREATE VIEW messages_searchable AS
+    SELECT id, coalesce(text_search, text) AS text,
+           coalesce(thinking_search, thinking) AS thinking
+    FROM messages;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, thinking, content='messages_searchable', content_rowid='id', tokenize='trigram'
+);
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text, thinking) VALUES (
+        new.id, coalesce(new.text_search, new.text),
+        coalesce(new.thinking_search, new.thinking));
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, thinking) VALUES (
+        'delete', old.id, coalesce(old.text_search, old.text),
+        coalesce(old.thinking_search, old.thinking));
+END;
+CREATE TRIGGER messages_fts_update
+AFTER UPDATE OF text, thinking, text_search, thinking_search ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, thinking) VALUES (
+        'delete', old.id, coalesce(old.text_search, old.text),
+        coalesce(old.thinking_search, old.thinking));
+    INSERT INTO messages_fts(rowid, text, thinking) VALUES (
+        new.id, coalesce(new.text_search, new.text),
+        coalesce(new.thinking_search, new.thinking));
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -102,7 +136,7 @@ def connect(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
     with translate_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
-            raise _is_a_folder(path)
+            raise is_a_folder(path)
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
         )
@@ -127,6 +161,7 @@ def _refuse_newer_schema(conn: sqlite3.Connection, path: Path) -> None:
             f"(schema {version}; this version knows up to {SCHEMA_VERSION}).",
             hint="Update Bllossom to open it; the file was left unchanged.",
             path=path,
+            code=ErrorCode.DATABASE_TOO_NEW,
         )
 
 
@@ -170,95 +205,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-
-
-def _error_code(error: sqlite3.Error) -> int | None:
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None:
-        return int(code) & 0xFF
-    # Python 3.10 has no error codes; fall back on SQLite's fixed English messages.
-    text = str(error).lower()
-    for needle, primary in (
-        ("disk is full", _SQLITE_FULL),
-        ("readonly database", _SQLITE_READONLY),
-        ("database is locked", _SQLITE_BUSY),
-        ("table is locked", _SQLITE_LOCKED),
-        ("malformed", _SQLITE_CORRUPT),
-        ("not a database", _SQLITE_NOTADB),
-        ("unable to open", _SQLITE_CANTOPEN),
-        ("disk i/o error", _SQLITE_IOERR),
-    ):
-        if needle in text:
-            return primary
-    return None
-
-
-def storage_error_for(error: sqlite3.Error, path: Path) -> StorageError | None:
-    """The user-facing error for a SQLite failure caused by the environment, else ``None``."""
-    code = _error_code(error)
-    where = f"the conversation database {path}"
-    if code == _SQLITE_FULL:
-        return DiskFullError(
-            f"The disk holding {where} is full; the last change was not saved.",
-            hint="Free some space and try again; saved conversations are intact.",
-            path=path,
-        )
-    if code in (_SQLITE_READONLY, _SQLITE_PERM):
-        return StorageError(
-            f"Bllossom may not write to {where}.",
-            hint="Check the file's and its folder's permissions, or set BLLOSSOM_HOME "
-            "to a writable folder.",
-            path=path,
-        )
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return StorageError(
-            f"{where[0].upper()}{where[1:]} is in use by another program.",
-            hint="Close other Bllossom windows or tools that have it open, then try again.",
-            path=path,
-        )
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-        return StorageError(
-            f"{where[0].upper()}{where[1:]} is damaged or is not a Bllossom database; "
-            "Bllossom did not change it.",
-            hint="Keep a copy somewhere safe, then move the damaged file aside (Bllossom can "
-            "rename it for you; nothing is deleted) and start a new database.",
-            path=path,
-        )
-    if code in (_SQLITE_CANTOPEN, _SQLITE_IOERR):
-        if path.is_dir():
-            return _is_a_folder(path)
-        return StorageError(
-            f"Bllossom could not read or write {where} ({error}).",
-            hint="Check that the drive is connected and the folder exists.",
-            path=path,
-        )
-    return None
-
-
-def _is_a_folder(path: Path) -> StorageError:
-    return StorageError(
-        f"The conversation database {path} is a folder, not a file.",
-        hint="Move or rename that folder, or set BLLOSSOM_HOME to another folder.",
-        path=path,
-    )
-
-
-@contextlib.contextmanager
-def translate_errors(path: Path) -> Iterator[None]:
-    """Re-raise environment failures as :class:`StorageError`; bugs stay as they are."""
-    try:
-        yield
-    except sqlite3.Error as error:
-        translated = storage_error_for(error, path)
-        if translated is None:
-            raise
-        raise translated from error
-    except OSError as error:
-        raise StorageError(
-            f"Bllossom could not create the folder for {path}: {error.strerror}.",
-            hint="Set BLLOSSOM_HOME to a writable folder.",
-            path=path,
-        ) from error
 
 
 def move_aside(path: Path) -> Path:

@@ -3,7 +3,8 @@
 FTS5's trigram tokenizer matches any substring of three or more characters, which
 suits Korean (no word segmentation needed) and is case-insensitive. Shorter queries
 (one or two Hangul syllables are common) cannot be matched by trigrams, so they fall
-back on a ``LIKE`` scan.
+back on a ``LIKE`` scan. A reasoning model's thinking is indexed in its own column
+and searched only on request.
 """
 
 from __future__ import annotations
@@ -18,29 +19,41 @@ _CONTEXT_CHARS = 40
 _ELLIPSIS = "…"
 
 _SELECT = (
-    "SELECT m.id, m.conversation_id, m.role, m.text, m.updated_at, c.title "
+    "SELECT m.id, m.conversation_id, m.role, m.text, m.thinking, m.updated_at, c.title "
     "FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id "
 )
+# The NUL-free copies (see the version-3 migration): LIKE, too, stops at a NUL.
+_TEXT = "coalesce(m.text_search, m.text)"
+_THINKING = "coalesce(m.thinking_search, m.thinking)"
 
 
-def search(conn: sqlite3.Connection, query: str, limit: int) -> list[SearchHit]:
+def search(
+    conn: sqlite3.Connection, query: str, limit: int, *, include_thinking: bool = False
+) -> list[SearchHit]:
     needle = query.strip()
     if not needle or limit <= 0:
         return []
     if len(needle) >= _TRIGRAM:
+        phrase = _fts_phrase(needle)
         rows = conn.execute(
             _SELECT + "JOIN messages_fts AS f ON f.rowid = m.id "
             "WHERE messages_fts MATCH ? AND c.deleted_at IS NULL "
             "ORDER BY m.updated_at DESC, m.id DESC LIMIT ?",
-            (_fts_phrase(needle), limit),
+            (phrase if include_thinking else "{text} : " + phrase, limit),
         ).fetchall()
     else:
+        pattern = f"%{_escape_like(needle)}%"
+        where = f"{_TEXT} LIKE ? ESCAPE '\\'"
+        arguments: tuple[str, ...] = (pattern,)
+        if include_thinking:
+            where = f"({where} OR {_THINKING} LIKE ? ESCAPE '\\')"
+            arguments = (pattern, pattern)
         rows = conn.execute(
-            _SELECT + "WHERE m.text LIKE ? ESCAPE '\\' AND c.deleted_at IS NULL "
+            _SELECT + f"WHERE {where} AND c.deleted_at IS NULL "
             "ORDER BY m.updated_at DESC, m.id DESC LIMIT ?",
-            (f"%{_escape_like(needle)}%", limit),
+            (*arguments, limit),
         ).fetchall()
-    return [_hit(row, needle) for row in rows]
+    return [_hit(row, needle, include_thinking) for row in rows]
 
 
 def _fts_phrase(text: str) -> str:
@@ -52,8 +65,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _hit(row: sqlite3.Row, needle: str) -> SearchHit:
+def _hit(row: sqlite3.Row, needle: str, include_thinking: bool) -> SearchHit:
     excerpt, highlights = make_excerpt(row["text"], needle)
+    in_thinking = False
+    if not highlights and include_thinking and row["thinking"]:
+        thinking_excerpt, thinking_highlights = make_excerpt(row["thinking"], needle)
+        if thinking_highlights:
+            excerpt, highlights, in_thinking = thinking_excerpt, thinking_highlights, True
     return SearchHit(
         conversation_id=row["conversation_id"],
         conversation_title=row["title"],
@@ -63,6 +81,7 @@ def _hit(row: sqlite3.Row, needle: str) -> SearchHit:
         excerpt=excerpt,
         highlights=highlights,
         updated_at=row["updated_at"],
+        in_thinking=in_thinking,
     )
 
 

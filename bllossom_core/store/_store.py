@@ -14,7 +14,8 @@ from typing import Any
 
 from bllossom_core import paths
 from bllossom_core.errors import StorageError
-from bllossom_core.store import _exchange, _search, _tree
+from bllossom_core.store import _exchange, _markdown, _search, _tree, _writes
+from bllossom_core.store._errors import translate_errors
 from bllossom_core.store._records import (
     CONVERSATION_COLUMNS,
     Conversation,
@@ -22,12 +23,12 @@ from bllossom_core.store._records import (
     SearchHit,
     conversation_from_row,
 )
-from bllossom_core.store._reply import DEFAULT_CHECKPOINT_INTERVAL_S, ReplyWriter
-from bllossom_core.store._schema import connect, move_aside, transaction, translate_errors
-from bllossom_core.types import ChatMessage, GenerationSettings, GenerationStats, Role
+from bllossom_core.store._reply import DEFAULT_CHECKPOINT_INTERVAL_S, ReplyDraft, ReplyWriter
+from bllossom_core.store._schema import connect, move_aside, transaction
+from bllossom_core.store._writes import UNSET as _UNSET
+from bllossom_core.store._writes import clean
+from bllossom_core.types import ChatMessage, GenerationSettings, Role
 
-_UNSET: Any = object()
-_TITLE_LENGTH = 40
 DEFAULT_PURGE_AGE_S = 30 * 24 * 3600.0
 
 
@@ -130,7 +131,15 @@ class ConversationStore:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, model, template, "
                 "system_prompt, settings_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, now, now, model, template, system_prompt, settings_json),
+                (
+                    clean(title),
+                    now,
+                    now,
+                    clean(model),
+                    clean(template),
+                    clean(system_prompt),
+                    settings_json,
+                ),
             )
             conversation_id = cursor.lastrowid
         assert conversation_id is not None
@@ -181,7 +190,7 @@ class ConversationStore:
         }
         if settings is not _UNSET:
             changes["settings_json"] = json.dumps(settings.to_dict())
-        changes = {column: value for column, value in changes.items() if value is not _UNSET}
+        changes = {column: clean(value) for column, value in changes.items() if value is not _UNSET}
         changes["updated_at"] = self._clock()
         assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._writing() as conn:
@@ -237,8 +246,8 @@ class ConversationStore:
         sibling version of it.
         """
         with self._writing() as conn:
-            message_id = self._insert_message(
-                conn, conversation_id, role, text, parent_id, complete=True
+            message_id = _writes.insert_message(
+                conn, conversation_id, role, text, parent_id, complete=True, now=self._clock()
             )
             conn.execute(
                 "UPDATE messages SET prompt_tokens = ?, generated_tokens = ? WHERE id = ?",
@@ -266,8 +275,8 @@ class ConversationStore:
         if ``parent_id`` already has replies, this one is a new version beside them.
         """
         with self._writing() as conn:
-            message_id = self._insert_message(
-                conn, conversation_id, "assistant", "", parent_id, complete=False
+            message_id = _writes.insert_message(
+                conn, conversation_id, "assistant", "", parent_id, complete=False, now=self._clock()
             )
         return ReplyWriter(self.get_message(message_id), self._save_reply, checkpoint_interval_s)
 
@@ -304,6 +313,7 @@ class ConversationStore:
         For a reply being written pass ``up_to=writer.parent_id``: the prompt then
         leaves out the reply itself (and, when regenerating, the old version). Assistant
         messages without text are left out, except the last message of the branch.
+        A reasoning model's thinking is never included, only what it answered.
         """
         conversation = self.get_conversation(conversation_id)
         messages = []
@@ -339,39 +349,54 @@ class ConversationStore:
 
     # -- search, export, import -------------------------------------------------------
 
-    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+    def search(
+        self, query: str, limit: int = 50, *, include_thinking: bool = False
+    ) -> list[SearchHit]:
         """Messages containing ``query`` (case-insensitive), newest first; Korean works.
 
+        Only what was said is searched; a reasoning model's thinking too when
+        ``include_thinking`` (the hit's snippet then comes from wherever it matched).
         Deleted conversations are left out. Every version of every message is searched,
         so a hit may lie on a branch that is not shown: ``switch_version(hit.message_id)``
         shows it. See :class:`SearchHit` for the snippet format.
         """
         with self._reading() as conn:
-            return _search.search(conn, query, limit)
+            return _search.search(conn, query, limit, include_thinking=include_thinking)
 
     def export_json(self, conversation_ids: list[int] | None = None) -> str:
         """A JSON document with the conversations (all non-deleted ones by default),
-        every message of every branch included; :meth:`import_json` reads it back."""
+        every message of every branch (with its thinking) included; :meth:`import_json`
+        reads it back. A model file is named without its folder."""
         with self._reading() as conn:
             return _exchange.export_json(conn, conversation_ids, self._clock())
 
-    def export_markdown(self, conversation_ids: list[int] | None = None) -> str:
-        """Markdown of the viewed branch of each conversation, for reading and sharing."""
+    def export_markdown(
+        self, conversation_ids: list[int] | None = None, *, language: str = "en"
+    ) -> str:
+        """Markdown of the viewed branch of each conversation, for reading and sharing.
+
+        Headings and labels are in ``language`` (``"en"`` or ``"ko"``, see
+        :data:`EXPORT_LANGUAGES`); thinking is a collapsed "Thinking" section before the
+        answer; a model file is named without its folder.
+        """
+        labels = _markdown.labels_for(language)
         ids = conversation_ids
         if ids is None:
             ids = [c.id for c in reversed(self.list_conversations())]
         return "\n\n---\n\n".join(
-            _exchange.conversation_markdown(self.get_conversation(i), self.thread(i)) for i in ids
+            _markdown.conversation_markdown(self.get_conversation(i), self.thread(i), labels)
+            for i in ids
         )
 
     def import_json(self, document: str) -> list[int]:
         """Add the conversations of an :meth:`export_json` document as new ones.
 
-        Everything (branches, times, token counts, flags) is kept; ids are new.
+        Everything (branches, thinking, original times, token counts, flags) is kept;
+        ids are new and each conversation is marked imported (``imported_at`` is now).
         Returns the new conversation ids. A malformed document raises ``InputError``.
         """
         with self._writing() as conn:
-            return _exchange.import_json(conn, document)
+            return _exchange.import_json(conn, document, self._clock())
 
     def export_file(
         self,
@@ -379,20 +404,21 @@ class ConversationStore:
         conversation_ids: list[int] | None = None,
         *,
         overwrite: bool = False,
+        language: str = "en",
     ) -> Path:
         """Write :meth:`export_markdown` (``.md``) or :meth:`export_json` (else) to ``path``.
 
         ``~`` is expanded. An existing file is refused (``StorageError``) unless
         ``overwrite`` (e.g. after the user confirmed it); the database itself and its
-        ``-wal``/``-shm`` files always are.
+        ``-wal``/``-shm`` files always are. ``language`` is the Markdown's.
         """
         target = Path(path).expanduser()
         self._refuse_database_file(target)
         if target.suffix.lower() in (".md", ".markdown"):
-            content = self.export_markdown(conversation_ids)
+            content = self.export_markdown(conversation_ids, language=language)
         else:
             content = self.export_json(conversation_ids)
-        _exchange.write_text_atomically(target, content, overwrite=overwrite)
+        _exchange.write_export(target, content, overwrite=overwrite)
         return target
 
     # -- internals --------------------------------------------------------------------
@@ -407,67 +433,7 @@ class ConversationStore:
                 path=target,
             )
 
-    def _insert_message(
-        self,
-        conn: sqlite3.Connection,
-        conversation_id: int,
-        role: Role,
-        text: str,
-        parent_id: int | None,
-        *,
-        complete: bool,
-    ) -> int:
-        conversation = _tree.require_conversation(conn, conversation_id)
-        if parent_id is _UNSET:
-            parent_id = conversation["active_leaf_id"]
-        elif parent_id is not None:
-            parent = conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)
-            ).fetchone()
-            if parent is None or parent["conversation_id"] != conversation_id:
-                raise ValueError(f"message {parent_id} is not in conversation {conversation_id}")
-        now = self._clock()
-        cursor = conn.execute(
-            "INSERT INTO messages (conversation_id, parent_id, role, text, created_at, "
-            "updated_at, complete) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (conversation_id, parent_id, role, text, now, now, int(complete)),
-        )
-        message_id = cursor.lastrowid
-        title = conversation["title"]
-        if not title and role == "user" and text.strip():
-            title = text.strip().splitlines()[0][:_TITLE_LENGTH]
-        conn.execute(
-            "UPDATE conversations SET active_leaf_id = ?, updated_at = ?, title = ? WHERE id = ?",
-            (message_id, now, title, conversation_id),
-        )
-        assert message_id is not None
-        return message_id
-
-    def _save_reply(
-        self,
-        message_id: int,
-        text: str,
-        stats: GenerationStats | None,
-        complete: bool,
-        error: str | None,
-    ) -> Message:
-        now = self._clock()
+    def _save_reply(self, message_id: int, draft: ReplyDraft) -> Message:
         with self._writing() as conn:
-            conn.execute(
-                "UPDATE messages SET text = ?, updated_at = ?, complete = ?, error = ? "
-                "WHERE id = ?",
-                (text, now, int(complete), error, message_id),
-            )
-            if stats is not None:
-                conn.execute(
-                    "UPDATE messages SET prompt_tokens = ?, generated_tokens = ?, "
-                    "stop_reason = ? WHERE id = ?",
-                    (stats.prompt_tokens, stats.generated_tokens, stats.stop_reason, message_id),
-                )
-            if complete or error is not None:
-                conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = "
-                    "(SELECT conversation_id FROM messages WHERE id = ?)",
-                    (now, message_id),
-                )
+            _writes.save_reply(conn, message_id, draft, self._clock())
         return self.get_message(message_id)

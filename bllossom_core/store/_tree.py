@@ -15,7 +15,7 @@ _MAX_DEPTH = 1_000_000  # far beyond any real conversation; stops a loop in a da
 
 
 def require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT id, title, active_leaf_id FROM conversations WHERE id = ?", (conversation_id,)
     ).fetchone()
     if row is None:
@@ -24,7 +24,7 @@ def require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqli
 
 
 def message_row(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
     ).fetchone()
     if row is None:

@@ -37,11 +37,12 @@ def build_branchy_conversation(store: ConversationStore) -> int:
 
 
 def normalised(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The export without database ids: ids become positions in the message list."""
+    """The export without database ids (they become positions in the message list)
+    and without the import mark."""
     result = []
     for conversation in document["conversations"]:
         position = {m["id"]: i for i, m in enumerate(conversation["messages"])}
-        item = {k: v for k, v in conversation.items() if k != "id"}
+        item = {k: v for k, v in conversation.items() if k not in ("id", "imported_at")}
         item["active_leaf_id"] = position.get(conversation["active_leaf_id"])
         item["messages"] = [
             {**m, "id": position[m["id"]], "parent_id": position.get(m["parent_id"])}

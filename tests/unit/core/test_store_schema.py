@@ -55,7 +55,7 @@ def test_version_1_database_is_migrated_with_its_messages_chained(tmp_path: Path
     path = tmp_path / "old.sqlite3"
     make_v1_database(path)
     with ConversationStore(path) as store:
-        assert SCHEMA_VERSION == 2
+        assert SCHEMA_VERSION == 3
         conversation = store.get_conversation(1)
         assert conversation.title == "옛 대화" and conversation.model == "old.gguf"
         assert conversation.settings.temperature == 0.5 and conversation.template is None
