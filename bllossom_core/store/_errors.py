@@ -29,8 +29,9 @@ _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
 
-_LOW_SPACE_BYTES = 1024 * 1024
-"""Below this much free space a vague I/O failure is taken to be a full disk."""
+_LOW_SPACE_BYTES = 64 * 1024
+"""Below this much free space (two shared-memory blocks) a vague I/O failure is taken to
+be a full drive."""
 
 _FREE_SPACE_HINT = (
     "Free some space on that drive (empty the trash, delete large files), then try again; "
@@ -115,27 +116,33 @@ def _folder_not_writable(folder: Path) -> bool:
 
 
 def diagnose_folder(path: Path, what: str) -> StorageError | None:
-    """A full drive or a folder Bllossom may not write to, when that is the case."""
+    """A folder Bllossom may not write to or a full drive, when that is the case."""
+    if _folder_not_writable(path.parent) or (path.exists() and not os.access(path, os.W_OK)):
+        return read_only(path, what)
     free = _free_bytes(path.parent)
     if free is not None and free < _LOW_SPACE_BYTES:
         return disk_full(path, what)
-    if _folder_not_writable(path.parent) or (path.exists() and not os.access(path, os.W_OK)):
-        return read_only(path, what)
     return None
 
 
-def storage_error_for(error: sqlite3.Error, path: Path) -> StorageError | None:
-    """The user-facing error for a SQLite failure caused by the environment, else ``None``."""
+_NOT_SAVED = "the last change was not saved"
+
+
+def storage_error_for(
+    error: sqlite3.Error, path: Path, outcome: str = _NOT_SAVED
+) -> StorageError | None:
+    """The user-facing error for a SQLite failure caused by the environment, else ``None``;
+    ``outcome`` says what it means for the user."""
     code = _error_code(error)
     where = f"the conversation database {path}"
     if code == _SQLITE_FULL:
-        return disk_full(path, "the last change was not saved")
+        return disk_full(path, outcome)
     if code in (_SQLITE_READONLY, _SQLITE_PERM):
-        return read_only(path, "the last change was not saved")
+        return read_only(path, outcome)
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return StorageError(
             f"{where[0].upper()}{where[1:]} is in use by another program, which has kept "
-            "it locked for too long; the last change was not saved.",
+            f"it locked for too long; {outcome}.",
             hint="Close other Bllossom windows or tools that have it open, then try again.",
             path=path,
             code=ErrorCode.DATABASE_LOCKED,
@@ -152,7 +159,7 @@ def storage_error_for(error: sqlite3.Error, path: Path) -> StorageError | None:
     if code in (_SQLITE_CANTOPEN, _SQLITE_IOERR):
         if path.is_dir():
             return is_a_folder(path)
-        diagnosed = diagnose_folder(path, f"{where} could not be opened or saved")
+        diagnosed = diagnose_folder(path, outcome)
         if diagnosed is not None:
             return diagnosed
         return StorageError(
@@ -186,12 +193,12 @@ def os_error_for(error: OSError, path: Path, what: str) -> StorageError:
 
 
 @contextlib.contextmanager
-def translate_errors(path: Path) -> Iterator[None]:
+def translate_errors(path: Path, outcome: str = _NOT_SAVED) -> Iterator[None]:
     """Re-raise environment failures as :class:`StorageError`; bugs stay as they are."""
     try:
         yield
     except sqlite3.Error as error:
-        translated = storage_error_for(error, path)
+        translated = storage_error_for(error, path, outcome)
         if translated is None:
             raise
         raise translated from error

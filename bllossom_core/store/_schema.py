@@ -133,7 +133,7 @@ def connect(path: Path, *, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
 
     The connection is in autocommit mode: callers group writes with :func:`transaction`.
     """
-    with translate_errors(path):
+    with translate_errors(path, f"the conversation database {path} could not be opened"):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
             raise is_a_folder(path)
