@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "publish",
+    "start_writeback",
     "storage_error",
     "temporary_beside",
 ]
@@ -55,31 +57,59 @@ _NO_HARD_LINKS = frozenset(
 )
 
 
+_TEMPORARY_NAME = re.compile(
+    r"^\.(?P<target>.+?)\.[0-9a-f]{1,16}(\.[a-z0-9_]+)?" + re.escape(TEMPORARY_SUFFIX) + "$"
+)
+"""Ours (``.<name>.<random>[.<tag>].part``) and any made the same way with a process id."""
+
+
+def _shown_name(path: Path) -> str:
+    """The name the user chose: a temporary's target name rather than its own."""
+    match = _TEMPORARY_NAME.match(path.name)
+    return match.group("target") if match else path.name
+
+
 def storage_error(exc: OSError, target: Path) -> StorageError:
-    """The user-facing error for an ``OSError`` met while writing ``target``."""
+    """The user-facing error for an ``OSError`` met while writing ``target`` (or a
+    temporary file beside it: the message then names the file the user asked for)."""
     folder = target.parent
+    name = _shown_name(target)
     if exc.errno in _DISK_FULL_ERRNOS:
         return DiskFullError(
-            f"The disk holding {folder} is full; {target.name} was not written.",
+            f"The disk holding {folder} is full; {name} was not written.",
             hint="Free some space or choose another folder, then try again.",
             path=folder,
             code=ErrorCode.DISK_FULL,
         )
     if exc.errno == errno.EROFS:
         return StorageError(
-            f"{folder} is on a read-only disk; {target.name} was not written.",
+            f"{folder} is on a read-only disk; {name} was not written.",
             hint="Choose a folder on a writable disk.",
             path=folder,
             code=ErrorCode.READ_ONLY,
         )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return StorageError(
-            f"No permission to write {target.name} in {folder}.",
+            f"No permission to write {name} in {folder}.",
             hint="Choose a folder you can write to.",
             path=target,
         )
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return StorageError(f"Could not write {target}: {reason}.", path=target)
+    return StorageError(f"Could not write {folder / name}: {reason}.", path=target)
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the OS to start writing ``length`` bytes at ``offset`` of ``fd`` to the disk
+    now, without waiting for it. A large file written in one go otherwise sits in the
+    page cache until the final fsync, which then waits for all of it; started early,
+    the disk works while the program produces the rest, and that fsync is short.
+    (On Linux, POSIX_FADV_DONTNEED starts writeback of the range's dirty pages; where
+    it is missing this does nothing and the final fsync does all the work.)"""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None or length <= 0:
+        return
+    with contextlib.suppress(OSError):
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _exists_error(target: Path) -> StorageError:

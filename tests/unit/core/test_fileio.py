@@ -230,3 +230,21 @@ def test_a_long_target_name_still_gets_a_temporary(tmp_path: Path) -> None:
     target = tmp_path / ("n" * 240 + ".gguf")
     atomic_write_bytes(target, b"x", overwrite=False)
     assert target.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("temporary", [".model.gguf.1a2b3c4d.part", ".model.gguf.4242.bf16.part"])
+def test_errors_name_the_file_the_user_asked_for(tmp_path: Path, temporary: str) -> None:
+    error = fileio.storage_error(OSError(errno.ENOSPC, "No space left"), tmp_path / temporary)
+    assert isinstance(error, DiskFullError)
+    assert "model.gguf was not written" in str(error)
+    assert ".part" not in str(error)
+
+
+def test_start_writeback_keeps_the_content(tmp_path: Path) -> None:
+    target = tmp_path / "big.bin"
+    data = os.urandom(3 * 2**20)
+    with atomic_output(target, overwrite=False) as stream:
+        stream.write(data)
+        stream.flush()
+        fileio.start_writeback(stream.fileno(), 0, len(data))
+    assert target.read_bytes() == data
