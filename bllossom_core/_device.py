@@ -6,6 +6,8 @@ The ladder is plain data and a loop over an injected loader, so the fallback log
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -74,7 +76,60 @@ def probe_gpu() -> GpuProbe:
 
 
 def default_threads() -> int:
-    return max(1, (os.cpu_count() or 2) // 2)
+    """llama.cpp's own choice: one thread per physical core (hyper-threads only slow the
+    matrix work down), for prompt processing and decode alike; never more than the CPUs
+    this process may run on."""
+    cores = physical_cores()
+    with contextlib.suppress(AttributeError, OSError):
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores)
+
+
+def physical_cores() -> int:
+    """Physical CPU cores: psutil where installed, else /proc/cpuinfo, else lscpu, else
+    llama.cpp's fallback guess from the logical count."""
+    with contextlib.suppress(Exception):  # not installed, or no answer on this platform
+        counted = importlib.import_module("psutil").cpu_count(logical=False)
+        if counted:
+            return int(counted)
+    for count in (_cores_from_cpuinfo, _cores_from_lscpu):
+        counted = count()
+        if counted:
+            return counted
+    logical = os.cpu_count() or 4
+    return logical if logical <= 4 else logical // 2
+
+
+def _cores_from_cpuinfo(path: str = "/proc/cpuinfo") -> int | None:
+    """Distinct (physical id, core id) pairs; None where the file lacks them (e.g. ARM)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    cores: set[tuple[str, str]] = set()
+    for block in text.split("\n\n"):
+        fields = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (line.partition(":") for line in block.splitlines())
+        )
+        if "core id" in fields:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+    return len(cores) or None
+
+
+def _cores_from_lscpu() -> int | None:
+    exe = shutil.which("lscpu")
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run(
+            [exe, "--parse=Core,Socket"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = {line for line in done.stdout.splitlines() if line and not line.startswith("#")}
+    return len(rows) if done.returncode == 0 and rows else None
 
 
 def layer_ladder(total_layers: int, requested: int | None, probe: GpuProbe) -> list[int]:

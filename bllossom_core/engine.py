@@ -14,6 +14,7 @@ instead of waiting (a stream left suspended would otherwise block every later re
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +28,19 @@ from bllossom_core._device import (
     load_with_fallback,
     probe_gpu,
 )
-from bllossom_core._llama_vocab import LlamaVocab
-from bllossom_core._native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.errors import ErrorCode, InputError, ModelLoadError
 from bllossom_core.gguf_inspect import GGUFInfo, check_loadable, read_gguf_info
+from bllossom_core.llama_vocab import LlamaVocab
+from bllossom_core.native import quiet_native_output
+from bllossom_core.reasoning import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    ThinkingSplitter,
+    answer_only,
+    ends_with_open_think,
+    mentions_thinking,
+)
 from bllossom_core.templates import (
     Prompt,
     check_template_name,
@@ -44,6 +53,7 @@ from bllossom_core.types import (
     DeviceReport,
     GenerationSettings,
     GenerationStats,
+    StreamPiece,
 )
 
 DEFAULT_CONTEXT = 4096
@@ -70,9 +80,8 @@ def _make_sampler(settings: GenerationSettings, n_vocab: int) -> Any:
     llama.cpp and plain llama-cpp-python (whose typical-p 1.0 and min-p 0.0 are no-ops),
     so a greedy or seeded reply is token-for-token the one llama-cpp-python gives.
     """
-    from llama_cpp._internals import LlamaSampler
-
-    sampler = LlamaSampler()
+    internals = importlib.import_module("llama_cpp._internals")  # untyped: seen as Any
+    sampler = internals.LlamaSampler()
     sampler.add_penalties(n_vocab, PENALTY_LAST_N, settings.repeat_penalty, 0.0, 0.0)
     if settings.temperature <= 0:
         sampler.add_greedy()
@@ -103,7 +112,8 @@ class _Lease:
 
 
 class LocalStream:
-    """One reply: iterate for text pieces; :attr:`stats` is complete when iteration ends.
+    """One reply: iterate for answer text, or :meth:`events` for thinking and answer;
+    :attr:`stats` is complete when iteration ends.
 
     The stream holds its engine until it is exhausted, closed (:meth:`close`, or leaving a
     ``with stream:`` block) or garbage collected.
@@ -111,7 +121,7 @@ class LocalStream:
 
     def __init__(
         self,
-        pieces: Iterator[str],
+        pieces: Iterator[StreamPiece],
         stats: GenerationStats,
         token_ids: list[int],
         lease: _Lease | None = None,
@@ -123,6 +133,11 @@ class LocalStream:
         """The generated token ids, stop token included, as they are sampled."""
 
     def __iter__(self) -> Iterator[str]:
+        """The answer text (a reasoning model's thinking is left out)."""
+        return answer_only(self._pieces)
+
+    def events(self) -> Iterator[StreamPiece]:
+        """Thinking and answer pieces, in order."""
         return self._pieces
 
     @property
@@ -161,6 +176,13 @@ class LocalEngine:
         self._vocab = LlamaVocab(llm, info)
         self._template_request = template
         self._template = resolve_template(template, info.chat_template, self._vocab)
+        # Think tags that are single tokens render as text even where the vocabulary marks
+        # them as control tokens (llama.cpp would print nothing for those).
+        self._think_tag_pieces = {
+            token: tag.encode()
+            for tag in (THINK_OPEN, THINK_CLOSE)
+            if (token := self._vocab.token_id(tag)) is not None
+        }
         self._lock = threading.Lock()
         self._close_when_free = False
 
@@ -229,6 +251,23 @@ class LocalEngine:
     @property
     def context_size(self) -> int:
         return int(self._llm.n_ctx())
+
+    @property
+    def reasoning(self) -> bool:
+        """Whether this is a reasoning model (its template or vocabulary knows ``</think>``);
+        its streams then tell thinking from answer."""
+        return mentions_thinking(self._info.chat_template) or bool(self._think_tag_pieces)
+
+    @property
+    def prompt_opens_thinking(self) -> bool:
+        """Whether the generation prompt ends inside a ``<think>`` block (the reply then
+        starts with thinking and no opening tag)."""
+        return self.reasoning and self.opens_thinking(self.prompt_ids([ChatMessage("user", "Hi")]))
+
+    def opens_thinking(self, prompt: Prompt) -> bool:
+        """Whether ``prompt`` ends inside a think block, read from its last tokens."""
+        tail = self._llm.detokenize(prompt.ids[-8:], special=True)
+        return ends_with_open_think(tail.decode("utf-8", "replace"))
 
     def prompt_ids(self, messages: Sequence[ChatMessage]) -> Prompt:
         return render_prompt_ids(messages, self._template, self._vocab, self._info.chat_template)
@@ -326,7 +365,7 @@ class LocalEngine:
         stats: GenerationStats,
         generated: list[int],
         lease: _Lease,
-    ) -> Iterator[str]:
+    ) -> Iterator[StreamPiece]:
         try:
             llm = self._llm
             stats.prompt_tokens = len(prompt.ids)
@@ -340,6 +379,17 @@ class LocalEngine:
                     prompt_done - started, 1e-9
                 )
             sampler = _make_sampler(settings, llm.n_vocab())
+            splitter = (
+                ThinkingSplitter(starts_thinking=self.opens_thinking(prompt))
+                if self.reasoning
+                else None
+            )
+
+            def pieces_of(text: str) -> list[StreamPiece]:
+                if splitter is None:
+                    return [StreamPiece("answer", text)] if text else []
+                return splitter.feed(text)
+
             try:
                 assembler = Utf8Assembler()
                 first_time = last_time = prompt_done
@@ -360,10 +410,7 @@ class LocalEngine:
                     if token in prompt.stop_ids or self._vocab.is_end_of_generation(token):
                         stats.stop_reason = "stop"
                         break
-                    strip = len(generated) == 1 and self._vocab.strips_first_space
-                    text = assembler.feed(self._vocab.piece(token, strip_space=strip))
-                    if text:
-                        yield text
+                    yield from pieces_of(assembler.feed(self._token_bytes(token, len(generated))))
                     if len(generated) < settings.max_tokens and not cancel.cancelled:
                         llm.eval([token])
                 tail = assembler.flush()
@@ -372,15 +419,26 @@ class LocalEngine:
                     stats.tokens_per_second = (len(generated) - 1) / max(
                         last_time - first_time, 1e-9
                     )
-                if tail:
-                    yield tail
+                yield from pieces_of(tail)
+                if splitter is not None:
+                    yield from splitter.flush()
             except GeneratorExit:  # the caller closed the stream early
                 stats.stop_reason = "cancelled"
                 raise
             finally:
                 sampler.close()
+                if splitter is not None:
+                    stats.thinking_seconds = splitter.thinking_seconds
         finally:
             lease.release()
+
+    def _token_bytes(self, token: int, position: int) -> bytes:
+        """The bytes one generated token adds to the reply (``position`` counts from 1)."""
+        tag = self._think_tag_pieces.get(token)
+        if tag is not None:
+            return tag
+        strip = position == 1 and self._vocab.strips_first_space
+        return bytes(self._vocab.piece(token, strip_space=strip))
 
     def reset(self) -> None:
         """Forget the KV cache: the next reply evaluates its whole prompt."""

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bllossom_core.errors import InputError
 from bllossom_core.templates import TEMPLATE_NAMES
-from bllossom_core.types import CancelToken, GenerationSettings, check_settings
+from bllossom_core.types import CancelToken, GenerationSettings, StreamPiece, check_settings
 
 if TYPE_CHECKING:
     from bllossom_core.engine import LocalEngine
@@ -102,10 +102,52 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prompt", required=True, help="the user's message")
     parser.add_argument("--system", default=None, help=SYSTEM_HELP)
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object with the text, stats and device")  # fmt: skip
+                        help="print one JSON object with the text, the thinking (reasoning "
+                        "models), stats and device")  # fmt: skip
+    parser.add_argument("--hide-thinking", action="store_true",
+                        help="reasoning models: print only the answer, not the thinking "
+                        "(shown dimmed by default)")  # fmt: skip
     add_sampling_arguments(parser)
     add_load_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+class ReplyPrinter:
+    """Streams a reply to a terminal: a reasoning model's thinking dimmed (plain text when
+    ``out`` is not a terminal, so pipes get no escape codes) and set apart from the answer
+    by a blank line, or left out."""
+
+    def __init__(self, out: TextIO, *, show_thinking: bool) -> None:
+        self._out = out
+        self._show_thinking = show_thinking
+        self._dim = out.isatty()
+        self._thinking_open = False
+        self._thought = False
+
+    def write(self, piece: StreamPiece) -> None:
+        if piece.kind == "thinking":
+            if not self._show_thinking:
+                return
+            if not self._thinking_open:
+                self._thinking_open = self._thought = True
+                if self._dim:
+                    self._out.write(DIM)
+            self._out.write(piece.text)
+        else:
+            self.end_thinking()
+            self._out.write(piece.text)
+        self._out.flush()
+
+    def end_thinking(self) -> None:
+        """Close the dimmed block (also when the reply stops inside it)."""
+        if not self._thinking_open:
+            return
+        self._thinking_open = False
+        self._out.write((RESET if self._dim else "") + "\n\n")
+        self._out.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,16 +163,23 @@ def run(args: argparse.Namespace) -> int:
             messages.insert(0, ChatMessage("system", args.system))
         cancel = CancelToken()
         stream = engine.stream_chat(messages, settings, cancel)
-        pieces: list[str] = []
+        printer = (
+            None if args.json else ReplyPrinter(sys.stdout, show_thinking=not args.hide_thinking)
+        )
+        texts: dict[str, list[str]] = {"thinking": [], "answer": []}
         with closing(stream), ctrl_c_cancels(cancel):
-            for piece in stream:
-                pieces.append(piece)
-                if not args.json:
-                    sys.stdout.write(piece)
-                    sys.stdout.flush()
+            try:
+                for piece in stream.events():
+                    texts[piece.kind].append(piece.text)
+                    if printer is not None:
+                        printer.write(piece)
+            finally:
+                if printer is not None:
+                    printer.end_thinking()
         if args.json:
             result = {
-                "text": "".join(pieces),
+                "text": "".join(texts["answer"]),
+                "thinking": "".join(texts["thinking"]),
                 "model": str(args.model),
                 "template": engine.template_name,
                 "stats": stream.stats.to_dict(),

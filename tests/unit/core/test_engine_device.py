@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bllossom_core import _device
 from bllossom_core._device import (
     GpuProbe,
     describe_device,
@@ -182,3 +183,78 @@ def test_load_walks_the_ladder_with_injected_gpu_failures(monkeypatch: pytest.Mo
     engine = LocalEngine.load(path, context_size=128, threads=1, gpu_layers=0)
     engine.close()
     assert attempts == [0] and "GPU offload turned off" in engine.device.summary
+
+
+# --------------------------------------------------------------------------- threads
+
+# Two sockets, two cores each, two hyper-threads per core: 8 logical CPUs, 4 cores.
+HYPERTHREADED_CPUINFO = "\n\n".join(
+    f"processor\t: {n}\nphysical id\t: {n // 4}\nsiblings\t: 4\ncore id\t\t: {(n // 2) % 2}"
+    f"\ncpu cores\t: 2"
+    for n in range(8)
+)
+
+
+def test_physical_cores_from_cpuinfo(tmp_path: Any) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(HYPERTHREADED_CPUINFO)
+    assert _device._cores_from_cpuinfo(str(cpuinfo)) == 4
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\n\nprocessor\t: 1\nBogoMIPS\t: 50.00\n")
+    assert _device._cores_from_cpuinfo(str(arm)) is None  # no core ids: ask lscpu next
+    assert _device._cores_from_cpuinfo(str(tmp_path / "missing")) is None
+
+
+def test_physical_cores_fallback_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_psutil(name: str) -> Any:
+        raise ImportError(name)
+
+    monkeypatch.setattr(_device.importlib, "import_module", no_psutil)
+    monkeypatch.setattr(_device, "_cores_from_cpuinfo", lambda: None)
+    monkeypatch.setattr(_device, "_cores_from_lscpu", lambda: 6)
+    assert _device.physical_cores() == 6
+    monkeypatch.setattr(_device, "_cores_from_lscpu", lambda: None)
+    monkeypatch.setattr(_device.os, "cpu_count", lambda: 16)
+    assert _device.physical_cores() == 8  # llama.cpp's guess: half the logical CPUs
+    monkeypatch.setattr(_device.os, "cpu_count", lambda: 2)
+    assert _device.physical_cores() == 2  # ...but all of them when there are 4 or fewer
+
+
+def test_default_threads_one_per_core_within_the_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_device, "physical_cores", lambda: 8)
+    monkeypatch.setattr(_device.os, "sched_getaffinity", lambda _: {0, 1, 2}, raising=False)
+    assert _device.default_threads() == 3  # a container limited to 3 CPUs
+    monkeypatch.setattr(_device.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert _device.default_threads() == 8
+
+
+def test_this_machine_defaults_to_its_physical_cores() -> None:
+    """Cross-checked against llama.cpp's own way (thread-sibling sets in sysfs)."""
+    from benchmarks.inference import llama_cpp_default_threads
+
+    assert _device.default_threads() == min(
+        llama_cpp_default_threads(), len(_device.os.sched_getaffinity(0))
+    )
+
+
+@pytest.mark.parametrize("threads", [None, 3])
+def test_load_uses_the_thread_count_for_prompt_and_decode(
+    monkeypatch: pytest.MonkeyPatch, threads: int | None
+) -> None:
+    import llama_cpp
+
+    from bllossom_core.engine import LocalEngine
+    from tests.fixtures.gguf_models import fixture_gguf
+
+    real_llama = llama_cpp.Llama
+    seen: list[tuple[int, int]] = []
+
+    def recording_llama(*args: Any, **kwargs: Any) -> Any:
+        seen.append((kwargs["n_threads"], kwargs["n_threads_batch"]))
+        return real_llama(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", recording_llama)
+    engine = LocalEngine.load(fixture_gguf("llama2-spm"), context_size=128, threads=threads)
+    engine.close()
+    expected = threads or _device.default_threads()
+    assert seen == [(expected, expected)] and engine.device.threads == expected
