@@ -1,0 +1,17 @@
+"""A local OpenAI-compatible API server over a loaded :class:`~bllossom_core.engine.LocalEngine`.
+
+``bllossom serve MODEL.gguf`` runs it from the command line; the desktop app starts
+:class:`LocalServer` on the engine it already has loaded. Needs Starlette and uvicorn
+(runtime dependencies of Bllossom).
+"""
+
+from bllossom_core.server.local_server import API_BUSY_MESSAGE, LocalServer
+from bllossom_core.server.options import ServerOptions, is_local_host, open_listening_socket
+
+__all__ = [
+    "API_BUSY_MESSAGE",
+    "LocalServer",
+    "ServerOptions",
+    "is_local_host",
+    "open_listening_socket",
+]
