@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "bllossom_core.commands.info",  # info
     "bllossom_core.commands.generate",  # generate
     "bllossom_core.commands.chat",  # chat
+    "bllossom_core.commands.pull",  # pull
     "bllossom_core.commands.serve",  # serve
 )
 

@@ -1,0 +1,1 @@
+"""Data files shipped with bllossom_core (the model catalog)."""
