@@ -44,8 +44,9 @@ from bllossom_core.reasoning import (
 from bllossom_core.templates import (
     Prompt,
     check_template_name,
+    choose_template,
+    fit_prompt_ids,
     render_prompt_ids,
-    resolve_template,
 )
 from bllossom_core.types import (
     CancelToken,
@@ -175,7 +176,9 @@ class LocalEngine:
         self._device = device
         self._vocab = LlamaVocab(llm, info)
         self._template_request = template
-        self._template = resolve_template(template, info.chat_template, self._vocab)
+        choice = choose_template(template, info.chat_template, self._vocab)
+        self._template = choice.name
+        self.template_note = choice.note  # why this template, when the file has none
         # Think tags that are single tokens render as text even where the vocabulary marks
         # them as control tokens (llama.cpp would print nothing for those).
         self._think_tag_pieces = {
@@ -274,27 +277,8 @@ class LocalEngine:
 
     def fit_prompt(self, messages: Sequence[ChatMessage], reply_room: int) -> tuple[Prompt, int]:
         """The prompt with the oldest turns left out until it fits; and how many were."""
-        messages = list(messages)
-        system = messages[:1] if messages and messages[0].role == "system" else []
-        turns = messages[len(system) :]
-        dropped = 0
-        while True:
-            prompt = self.prompt_ids(system + turns)
-            if len(prompt.ids) + reply_room <= self.context_size:
-                return prompt, dropped
-            if len(turns) <= 1:
-                raise InputError(
-                    f"The message is too long: its prompt needs {len(prompt.ids)} tokens but "
-                    f"the context holds {self.context_size}.",
-                    hint="Shorten it or load the model with a larger context size.",
-                    code=ErrorCode.MESSAGE_TOO_LONG,
-                )
-            # Drop a whole exchange so the conversation still starts with a user turn.
-            cut = 1
-            while cut < len(turns) - 1 and turns[cut].role != "user":
-                cut += 1
-            turns = turns[cut:]
-            dropped += cut
+        return fit_prompt_ids(messages, self._template, self._vocab, self._info.chat_template,
+                              context_size=self.context_size, reply_room=reply_room)  # fmt: skip
 
     def stream_chat(
         self,

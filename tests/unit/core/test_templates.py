@@ -1,4 +1,4 @@
-"""Chat templates produce exactly the expected prompt token ids, with exactly one BOS."""
+"""Chat templates produce exactly the expected prompt token ids; the BOS rule; names."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bllossom_core._llama_vocab import LlamaVocab, open_vocab
 from bllossom_core.errors import TemplateError
+from bllossom_core.llama_vocab import LlamaVocab, open_vocab
 from bllossom_core.templates import (
     DEFAULT_SYSTEM_PROMPT,
+    TEMPLATE_CHOICES,
     TEMPLATE_NAMES,
+    choose_template,
     render_jinja,
     render_prompt_ids,
     resolve_template,
-    with_single_bos,
 )
 from bllossom_core.types import ChatMessage
 from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
@@ -48,8 +49,10 @@ def sentencepiece_encode() -> object:
     return processor.encode
 
 
-def test_template_names() -> None:
-    assert TEMPLATE_NAMES == ("auto", "llama2-bllossom", "llama3", "gguf")
+def test_template_registry() -> None:
+    assert TEMPLATE_NAMES == ("auto", "llama2-bllossom", "llama3", "chatml", "gemma", "gguf")
+    assert [name for name, _ in TEMPLATE_CHOICES] == list(TEMPLATE_NAMES)
+    assert all(label for _, label in TEMPLATE_CHOICES)
 
 
 def test_llama2_single_turn_ids(llama2_vocab: LlamaVocab, sentencepiece_encode) -> None:  # type: ignore[no-untyped-def]
@@ -162,25 +165,26 @@ class _BosFlag:
 
 
 @pytest.mark.parametrize("add_bos", [True, False])
-def test_one_bos_rule_for_every_template(  # type: ignore[no-untyped-def]
+def test_template_bos_is_kept_and_never_doubled(  # type: ignore[no-untyped-def]
     llama2_vocab: LlamaVocab, llama3: tuple[LlamaVocab, Path], sentencepiece_encode, add_bos: bool
 ) -> None:
+    """These templates write the BOS themselves: one BOS whatever add_bos_token says."""
     two_turns = MULTI
     llama2_text = (f"[INST] <<SYS>>\n{SYSTEM}\n<</SYS>>\n\n{U1} [/INST] {A1} </s>"
                    f"<s>[INST] {U2} [/INST]")  # fmt: skip
     llama2_rest = _spm_expected(llama2_text, sentencepiece_encode)
     vocab3, tokenizer_dir = llama3
-    llama3_rest = _hf_ids(_hf_tokenizer(tokenizer_dir), two_turns)[1:]
+    llama3_ids = _hf_ids(_hf_tokenizer(tokenizer_dir), two_turns)
     cases = [
-        (llama2_vocab, "llama2-bllossom", 1, llama2_rest),
-        (llama2_vocab, "gguf", 1, llama2_rest),
-        (vocab3, "llama3", vocab3.bos_id, llama3_rest),
-        (vocab3, "gguf", vocab3.bos_id, llama3_rest),
+        (llama2_vocab, "llama2-bllossom", [1, *llama2_rest]),
+        (llama2_vocab, "gguf", [1, *llama2_rest]),
+        (vocab3, "llama3", llama3_ids),
+        (vocab3, "gguf", llama3_ids),
     ]
-    for vocab, template, bos, rest in cases:
+    for vocab, template, expected in cases:
         flagged = _BosFlag(vocab, add_bos)
         ids = render_prompt_ids(two_turns, template, flagged, vocab._info.chat_template).ids  # type: ignore[arg-type]
-        assert ids == ([bos, *rest] if add_bos else rest), template
+        assert ids == expected, (template, add_bos)
     # The Llama-2 turn separator </s><s>[INST] is part of the format either way.
     assert llama2_rest.count(1) == 1 and llama2_rest[llama2_rest.index(2) + 1] == 1
 
@@ -243,12 +247,20 @@ class FakeVocab:
 
 
 @pytest.mark.parametrize(
-    ("ids", "add_bos", "expected"),
-    [([5, 6], True, [1, 5, 6]), ([1, 1, 5], True, [1, 5]), ([1, 5], True, [1, 5]),
-     ([5], False, [5]), ([1, 1, 5], False, [5])],
+    ("template", "add_bos", "starts"),
+    [("{{ 'hi' }}", True, [1, 204, 205]), ("{{ 'hi' }}", False, [204, 205]),
+     ("{{ bos_token + 'hi' }}", True, [1, 204, 205]),
+     ("{{ bos_token + 'hi' }}", False, [1, 204, 205]),
+     ("{{ bos_token + bos_token + 'hi' }}", True, [1, 1, 204, 205]),
+     ("{{ bos_token + bos_token + 'hi' }}", False, [1, 1, 204, 205])],
 )  # fmt: skip
-def test_with_single_bos(ids: list[int], add_bos: bool, expected: list[int]) -> None:
-    assert with_single_bos(ids, FakeVocab(add_bos=add_bos)) == expected
+def test_bos_added_only_when_asked_and_missing_never_removed(
+    template: str, add_bos: bool, starts: list[int]
+) -> None:
+    ids = render_prompt_ids(
+        [ChatMessage("user", "x")], "gguf", FakeVocab(add_bos=add_bos), template
+    )
+    assert ids.ids == starts
 
 
 @pytest.mark.parametrize(
@@ -293,11 +305,48 @@ def test_jinja_errors_and_raise_exception_are_template_errors() -> None:
 
 def test_resolve_template() -> None:
     fake = FakeVocab()
-    assert resolve_template("auto", None, fake) == "llama2-bllossom"
-    assert resolve_template("auto", "{{ '[INST]' }}", fake) == "llama2-bllossom"
-    assert resolve_template("auto", "{{ messages }}", fake) == "gguf"
     assert resolve_template("llama3", None, fake) == "llama3"
+    # The file's own template, unless a built-in gives the very same ids.
+    assert resolve_template("auto", "{{ '[INST]' }}", fake) == "gguf"
+    assert resolve_template("auto", "{{ messages }}", fake) == "gguf"
     with pytest.raises(TemplateError):
         resolve_template("gguf", None, fake)
     with pytest.raises(TemplateError):
-        resolve_template("chatml", None, fake)
+        resolve_template("chatgpt", None, fake)
+
+
+def test_llama2_fixture_template_resolves_to_the_builtin(llama2_vocab: LlamaVocab) -> None:
+    chat_template = llama2_vocab._info.chat_template
+    assert resolve_template("auto", chat_template, llama2_vocab) == "llama2-bllossom"
+
+
+class _Renamed(FakeVocab):
+    def __init__(self, names: dict[int, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def token_id(self, text: str) -> int | None:
+        return {v: k for k, v in self.names.items()}.get(text)
+
+    def token_text(self, token_id: int) -> str:
+        return self.names.get(token_id, "")
+
+    def control_token_texts(self) -> tuple[str, ...]:
+        return tuple(self.names.values())
+
+
+def test_file_without_template_gets_a_default_from_its_vocabulary_with_a_note() -> None:
+    gemma = _Renamed({1: "<bos>", 2: "<eos>", 5: "<start_of_turn>", 6: "<end_of_turn>"})
+    choice = choose_template("auto", None, gemma)
+    assert choice.name == "gemma" and choice.note and "no chat template" in choice.note
+    prompt = render_prompt_ids([ChatMessage("system", "S"), ChatMessage("user", "U")],
+                               choice.name, gemma)  # fmt: skip
+    assert prompt.ids[:2] == [1, 5] and 6 in prompt.stop_ids  # no [INST] <<SYS>> for Gemma
+    chatml = _Renamed({1: "<|endoftext|>", 7: "<|im_start|>", 8: "<|im_end|>"})
+    assert choose_template("auto", None, chatml).name == "chatml"
+    llama3 = _Renamed({1: "<|begin_of_text|>", 9: "<|start_header_id|>",
+                       10: "<|end_header_id|>", 11: "<|eot_id|>"})  # fmt: skip
+    assert choose_template("auto", None, llama3).name == "llama3"
+    assert choose_template("auto", None, FakeVocab()).name == "llama2-bllossom"  # <s> </s>
+    assert choose_template("auto", None, _Renamed({1: "<|x|>"})).name == "chatml"
+    assert choose_template("llama3", None, gemma).note is None
