@@ -61,8 +61,8 @@ class Served:
         return self.log.read_text("utf-8", errors="replace")
 
     def client(self, **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url, api_key=API_KEY, max_retries=0, timeout=120,
-                             **options)  # fmt: skip
+        return openai.OpenAI(**{"base_url": self.url, "api_key": API_KEY, "max_retries": 0,
+                                "timeout": 120, **options})  # fmt: skip
 
     def rss_kib(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()

@@ -96,6 +96,8 @@ def test_sixteen_streaming_clients_finish_or_get_503_and_memory_returns(server: 
     assert refused and all(retry and int(retry) >= 1 for retry in refused)
     wait_idle(server)
     grown_mib = (server.rss_kib() - baseline) / 1024
+    print(f"{len(done)} replies, {len(refused)} refused with 503; RSS {baseline / 1024:.0f} MiB "
+          f"before, {grown_mib:+.1f} MiB after")  # fmt: skip
     assert grown_mib < 16, f"the server kept {grown_mib:.1f} MiB after the load"
     assert "POST /v1/chat/completions 503" in server.log_text()
 
@@ -134,6 +136,7 @@ def test_a_client_killed_mid_stream_frees_the_engine_within_one_token(server: Se
         assert time.monotonic() < deadline, server.log_text()[-3000:]
         time.sleep(0.05)
     completion, after = (int(n) for n in found[-1])
+    print(f"killed after {completion} tokens; {after} made after the disconnect")
     assert 20 <= completion < 900
     assert after <= 1, f"{after} tokens were generated after the client went away"
     wait_idle(server)

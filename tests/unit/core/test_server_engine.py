@@ -3,6 +3,7 @@ engine with the app, clients that go away, stopping, CORS and what the log may s
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -192,3 +193,48 @@ def test_no_cors_unless_asked_and_no_prompt_text_in_logs(
         assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
         chat(open_server, messages=secret)
     assert SECRET_PROMPT in caplog.text
+
+
+def test_thinking_of_a_reasoning_model_is_sent_as_reasoning_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DeepSeek-R1-style fixture; its weights are random, so the reply is scripted by
+    replacing the sampler (as tests/unit/core/test_engine_reasoning.py does): everything
+    after it, engine and server, is the real path."""
+    from bllossom_core import engine as engine_module
+    from tests.fixtures.gguf_models import reasoning_gguf
+
+    r1 = LocalEngine.load(reasoning_gguf(), context_size=512, threads=1)
+    vocab = r1.vocab
+    script = [i for text in ("2 더하기 2는 4.\n", "</think>", "\n\n", "4입니다.")
+              for i in vocab.tokenize(text, special=False)]  # fmt: skip
+    eos = vocab.eos_id
+    assert eos is not None
+
+    class ScriptedSampler:
+        def __init__(self) -> None:
+            self._ids = iter([*script, eos])
+
+        def sample(self, ctx: Any, index: int) -> int:
+            return next(self._ids)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(engine_module, "_make_sampler", lambda *_: ScriptedSampler())
+    question = [{"role": "user", "content": "2 더하기 2는?"}]
+    try:
+        with LocalServer(r1, port=0) as server:
+            whole = chat(server, max_tokens=64, messages=question)["choices"][0]["message"]
+            deltas: dict[str, str] = {"reasoning_content": "", "content": ""}
+            body = {"messages": question, "max_tokens": 64, "stream": True}
+            with httpx.stream("POST", server.url + "/chat/completions", json=body) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: {"):
+                        for choice in json.loads(line[6:])["choices"]:
+                            for field in deltas:
+                                deltas[field] += choice["delta"].get(field) or ""
+    finally:
+        r1.close()
+    assert whole["reasoning_content"] == deltas["reasoning_content"] == "2 더하기 2는 4."
+    assert whole["content"] == deltas["content"] == "4입니다."
