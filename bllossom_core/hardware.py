@@ -11,14 +11,17 @@ Memory a model needs at a context of ``n_ctx`` tokens (``estimate_memory``)::
 
     weights   = size of the GGUF file (llama.cpp maps the tensors as stored)
     kv_cache  = n_layers * n_kv_heads * head_dim * n_ctx * 2 (K and V) * 2 bytes (f16)
-    overhead  = n_vocab * n_ubatch * 4        (logits of one micro-batch, float32)
-              + n_ctx * n_ubatch * n_heads * 4 (attention scores, no flash attention)
-              + RUNTIME_RESERVE               (output buffer, graph, CUDA/driver context)
+    compute   = max(n_vocab * n_ubatch * 4,                 logits of one micro-batch
+                    n_ctx * n_ubatch * (n_heads + 1) * 4)   attention scores + mask
+    overhead  = compute + RUNTIME_RESERVE   (output buffer, small activations, CUDA context)
 
-The KV term is exactly what llama.cpp allocates for an f16 cache (llama.cpp rounds the
-context up to a multiple of 256 first); the overhead terms bound its compute buffer from
-above. ``tests/unit/core/test_hardware_llama.py`` checks both against the buffer sizes
-llama.cpp itself reports when loading fixture models.
+(n_ubatch = 512, float32.) The KV term is exactly what llama.cpp allocates for an f16
+cache (after rounding the context up to a multiple of 256); llama.cpp's compute buffer is
+the peak of the graph, which is the larger of the logits and the attention matrices.
+``tests/unit/core/test_hardware_llama.py`` checks both against the buffer sizes llama.cpp
+itself prints when loading fixture models (e.g. a 32,000-token vocabulary at 512 tokens:
+compute 64.00 MiB, formula 62.5 MiB + reserve; 4 heads at 8,192 tokens: 83.01 MiB,
+formula 80 MiB + reserve).
 
 Fit classes: ``gpu`` (everything in free GPU memory), ``partial_gpu`` (some layers on
 the GPU, the rest in RAM), ``cpu`` (no usable GPU, or it is too small to help much, and
@@ -269,7 +272,7 @@ def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_element: int = 2) ->
 
 def compute_bytes(shape: ModelShape, n_ctx: int) -> int:
     ubatch = min(N_UBATCH, n_ctx)
-    return shape.vocab_size * ubatch * 4 + n_ctx * ubatch * shape.n_heads * 4
+    return max(shape.vocab_size * ubatch * 4, n_ctx * ubatch * (shape.n_heads + 1) * 4)
 
 
 def estimate_memory(weights_bytes: int, shape: ModelShape, n_ctx: int) -> MemoryEstimate:

@@ -120,6 +120,7 @@ class _Bars:
 
     def __init__(self) -> None:
         self.bars: dict[tuple[str, str], Any] = {}
+        self.finished: set[tuple[str, str]] = set()
 
     def __call__(self, event: Any) -> None:
         from tqdm import tqdm
@@ -129,6 +130,8 @@ class _Bars:
         if event.phase in (PullPhase.RESOLVING, PullPhase.DONE):
             return
         key = (event.phase.value, event.file)
+        if key in self.finished:
+            return
         bar = self.bars.get(key)
         if bar is None:
             label = event.phase.value.capitalize()
@@ -149,6 +152,7 @@ class _Bars:
         if event.total_bytes is not None and event.done_bytes >= event.total_bytes:
             bar.close()
             self.bars.pop(key, None)
+            self.finished.add(key)
 
     def close(self) -> None:
         for bar in self.bars.values():

@@ -232,8 +232,7 @@ def _stream_into(
     cancel: CancelToken | None,
 ) -> None:
     """One GET of the rest of the file, appended to ``partial``."""
-    from huggingface_hub import constants
-    from huggingface_hub import get_session, hf_raise_for_status
+    from huggingface_hub import constants, get_session, hf_raise_for_status
 
     have = partial.stat().st_size if partial.exists() else 0
     request_headers = dict(headers)
@@ -280,6 +279,7 @@ def download_file(
     a sha256 mismatch deletes it too and raises ``CHECKSUM_MISMATCH``.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
     # Public (documented under huggingface_hub.utils) but not re-exported for type checkers.
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 

@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import Literal
 
 from bllossom_core import hardware
-from bllossom_core.catalog import Catalog, CatalogEntry, find_entry, load_catalog, quant_in_name
+from bllossom_core.catalog import (
+    Catalog,
+    CatalogEntry,
+    find_entry,
+    load_catalog,
+    quant_in_name,
+    quant_rank,
+)
 from bllossom_core.errors import DiskFullError, ErrorCode, InputError, RemoteError, StorageError
+from bllossom_core.fileio import storage_error
 from bllossom_core.hub import registry
 from bllossom_core.hub.download import (
     ProgressCallback,
@@ -163,9 +171,10 @@ def _pick_gguf(listing: RepoListing, quant: str, file: str | None) -> tuple[Remo
     if not first_parts:
         quants = sorted({q for f in ggufs if (q := quant_in_name(f.name))})
         there = ", ".join(quants) if quants else "none named by type (use --file NAME)"
+        nearest = min(quants, key=lambda q: abs(quant_rank(q) - quant_rank(quant)), default=None)
         raise InputError(
             f"{listing.repo_id} has no {quant} GGUF file; the types there are: {there}.",
-            hint=f"Pass --quant {quants[0]}" if quants else "Pass --file NAME.",
+            hint=f"Pass --quant {nearest}, for example." if nearest else "Pass --file NAME.",
             code=ErrorCode.QUANT_NOT_AVAILABLE,
         )
     return _gguf_parts(listing, min(first_parts, key=lambda f: (f.path.count("/"), f.path)))
@@ -317,6 +326,10 @@ def pull(
             path=plan.target,
             code=ErrorCode.OUTPUT_EXISTS,
         )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, plan.target) from None
     check_disk(plan)
     registry.add_pending(pending)
     for index, remote in enumerate(plan.files, start=1):

@@ -100,6 +100,29 @@ def test_pull_checkpoint_converts(hub: LocalHub, bllossom_home: Path, tmp_path: 
     )
 
 
+def test_convert_hub_id_downloads_through_the_hub(
+    hub: LocalHub, bllossom_home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "converted.gguf"
+    command = [sys.executable, "-m", "bllossom_core.cli", "convert", CHECKPOINT_REPO]
+    result = subprocess.run(
+        [*command, "-o", str(out), "--quant", "F16"],
+        capture_output=True, text=True, env=_env(hub, bllossom_home), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert GGUFReader(out).fields["general.file_type"].contents() == 1  # F16
+    assert "Download" in result.stderr  # one bar for the whole checkpoint
+    kept = bllossom_home / "checkpoints" / CHECKPOINT_REPO.replace("/", "--")
+    assert (next(kept.iterdir()) / "config.json").is_file()  # kept for the next conversion
+    hub.log.clear()
+    again = subprocess.run(
+        [*command, "-o", str(tmp_path / "again.gguf"), "--quant", "F16", "-q"],
+        capture_output=True, text=True, env=_env(hub, bllossom_home), timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert not any(r.path.startswith("/_cdn/") for r in hub.log)  # nothing downloaded twice
+
+
 def test_killed_process_continues_from_partial_file(hub: LocalHub, bllossom_home: Path) -> None:
     name = gguf_name("F16")
     data = hub.repos[GGUF_REPO].files[name].data
@@ -137,6 +160,27 @@ def test_killed_process_continues_from_partial_file(hub: LocalHub, bllossom_home
     assert len(ranges) == 1 and ranges[0] is not None
     assert int(ranges[0].removeprefix("bytes=").rstrip("-")) >= kept
     assert _registry(bllossom_home)["pending"] == []
+
+
+def test_ctrl_c_keeps_the_partial_file(hub: LocalHub, bllossom_home: Path) -> None:
+    hub.chunk_delay = 0.02
+    process = subprocess.Popen(
+        _command(GGUF_REPO, "--quant", "F16", "-q"),
+        env=_env(hub, bllossom_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    models = bllossom_home / "models"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(models.glob(".*.partial")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "continues from there" in stderr and stderr.strip().count("\n") == 0, stderr
+    assert [p.suffix for p in models.iterdir()] == [".partial"]
 
 
 @pytest.mark.parametrize(

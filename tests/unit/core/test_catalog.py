@@ -96,7 +96,10 @@ def test_quant_rank_orders_quality() -> None:
 
 
 @pytest.fixture()
-def hub() -> Iterator[LocalHub]:
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalHub]:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read at import
     with LocalHub() as served:
         served.add_repo(GGUF_REPO, {gguf_name("Q8_0"): b"GGUF" + bytes(5000)})
         yield served

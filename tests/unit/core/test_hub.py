@@ -37,7 +37,13 @@ def hub() -> Iterator[LocalHub]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_hub_state(hub: LocalHub) -> None:
+def fresh_hub_state(hub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: an earlier test may have
+    # imported it offline.
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     hub.log.clear()
     hub.drop_after.clear()
     hub.corrupt.clear()
