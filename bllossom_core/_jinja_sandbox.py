@@ -43,7 +43,7 @@ from bllossom_core._shifted_text import (
 __all__ = ["Shifter", "TemplateLimitError", "TemplateRaised", "classify", "render_chat"]
 
 MAX_OUTPUT_CHARS = 4_000_000  # plus twice the characters of the messages
-MAX_LOOP_ITEMS = 2_000_000  # all loops of one render together
+MAX_LOOP_ITEMS = 1_000_000  # all loops of one render together
 MAX_INT_BITS = 4096
 MAX_LIPSUM = 100
 _PERCENT_FIELD = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -386,7 +386,8 @@ def serve(memory_limit: int) -> None:
             reply = {"ok": True, "text": render_chat(**request)}
         except MemoryError:
             request = None
-            write_frame(stdout, {"ok": False, "kind": "limit", "message": "out of memory"})
+            write_frame(stdout, {"ok": False, "kind": "limit", "message": "out of memory",
+                                 "exited": True})  # fmt: skip
             return  # a fresh process for the next render
         except Exception as exc:
             kind, message = classify(exc)

@@ -96,8 +96,8 @@ class TemplateWorker:
                     "limit", "it used more memory or nesting than allowed and was stopped"
                 ) from None
             if not reply.get("ok"):
-                if reply.get("kind") == "limit":
-                    self._stop()  # after a MemoryError the process is not reused
+                if reply.get("exited"):
+                    self._stop()  # after a MemoryError the process ends; reap it
                 raise WorkerFailure(str(reply.get("kind")), str(reply.get("message")))
             return str(reply["text"])
 
