@@ -177,22 +177,19 @@ def _count_renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-CHATML = templates.JINJA_BUILTINS["chatml"]
-
-
 def test_trimming_takes_a_logarithmic_number_of_renders(monkeypatch: pytest.MonkeyPatch) -> None:
     messages = _turns(150, "last question")
     fake = FakeVocab()
-    full = len(render_prompt_ids(messages, "gguf", fake, CHATML).ids)
+    full = len(render_prompt_ids(messages, "chatml", fake).ids)
     calls = _count_renders(monkeypatch)
-    prompt, dropped = fit_prompt_ids(messages, "gguf", fake, CHATML, context_size=full // 3,
+    prompt, dropped = fit_prompt_ids(messages, "chatml", fake, context_size=full // 3,
                                      reply_room=100)  # fmt: skip
     assert len(calls) <= 2 + math.ceil(math.log2(151)) + 1
     assert len(prompt.ids) + 100 <= full // 3
     # The fewest dropped exchanges that fit: one more kept would not.
     assert dropped % 2 == 0 and dropped > 0
     kept_one_more = [messages[0], *messages[1 + dropped - 2 :]]
-    assert len(render_prompt_ids(kept_one_more, "gguf", fake, CHATML).ids) + 100 > full // 3
+    assert len(render_prompt_ids(kept_one_more, "chatml", fake).ids) + 100 > full // 3
 
 
 def test_300_turns_and_a_huge_message_fail_at_once_as_too_long(
@@ -201,6 +198,6 @@ def test_300_turns_and_a_huge_message_fail_at_once_as_too_long(
     messages = _turns(150, "z" * 1_000_000)
     calls = _count_renders(monkeypatch)
     with pytest.raises(InputError) as caught:
-        fit_prompt_ids(messages, "gguf", FakeVocab(), CHATML, context_size=4096, reply_room=512)
+        fit_prompt_ids(messages, "chatml", FakeVocab(), context_size=4096, reply_room=512)
     assert caught.value.code == ErrorCode.MESSAGE_TOO_LONG
     assert len(calls) == 2  # everything, then only the last message: neither fits
