@@ -101,6 +101,7 @@ def run_quantizer(
     source: Path, target: Path, quant: QuantType, expected_bytes: int, reporter: Reporter
 ) -> None:
     """Quantize the GGUF ``source`` into ``target`` with llama.cpp, in a child process."""
+    step = f"2/2: llama.cpp, {quantizer_threads()} threads"  # 1/2 wrote ``source``
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -119,7 +120,9 @@ def run_quantizer(
                 if reporter.cancelled:
                     raise Cancelled("Conversion cancelled; no output was written.")
                 size = target.stat().st_size if target.exists() else 0
-                reporter.emit("quantize", min(size, expected_bytes - 1), expected_bytes)
+                reporter.emit(
+                    "quantize", min(size, expected_bytes - 1), expected_bytes, message=step
+                )
                 time.sleep(0.1)
         finally:
             if process.poll() is None:
@@ -132,7 +135,16 @@ def run_quantizer(
                 f"llama.cpp could not quantize to {quant.name}: {' / '.join(tail) or 'no output'}.",
                 path=target,
             )
-    reporter.emit("quantize", expected_bytes, expected_bytes, force=True)
+    reporter.emit("quantize", expected_bytes, expected_bytes, message=step, force=True)
+
+
+def quantizer_threads() -> int:
+    """One thread per physical core, as the engine runs llama.cpp: hyper-threads share
+    a core's vector units, so they only slow the quantizer's arithmetic down."""
+    # TODO(lead): use the public name once bllossom_core exports default_threads.
+    from bllossom_core.engine import default_threads  # type: ignore[attr-defined]
+
+    return int(default_threads())
 
 
 def _main(argv: list[str]) -> int:
@@ -141,7 +153,7 @@ def _main(argv: list[str]) -> int:
     source, target, file_type = argv[0], argv[1], int(argv[2])
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = file_type
-    params.nthread = os.cpu_count() or 1
+    params.nthread = quantizer_threads()
     with contextlib.suppress(Exception):
         llama_cpp.llama_log_set(None, None)
     return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), params) != 0)
