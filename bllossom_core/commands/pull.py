@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bllossom_core.catalog import Catalog
 
 LIST_COLUMNS = ("NAME", "TYPE", "SIZE", "NEEDS", "FIT", "LICENCE", "HOW")
 FIT_LABELS = {
@@ -39,6 +43,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="context used for the memory estimates of --list (default: the app's)",
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="with --list: read exact file sizes and hashes from the hub (needs a connection)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=run)
 
@@ -49,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         if args.source:
             raise InputError("Give either SOURCE or --list, not both.")
-        return list_catalog(args.context_size)
+        return list_catalog(args.context_size, refresh=args.refresh)
     if not args.source:
         raise InputError(
             "Name the model to pull, e.g. `bllossom pull bllossom-8b`.",
@@ -64,14 +73,31 @@ def _size(n: int | None, exact: bool = True) -> str:
     return f"{'' if exact else '~'}{n / 1e9:.1f} GB"
 
 
-def list_catalog(context_size: int | None) -> int:
+def _refreshed(catalog: Catalog) -> Catalog:
+    """The catalog with exact sizes and hashes from the hub; on any hub error, the
+    shipped values with a note saying why."""
+    from bllossom_core.catalog import refresh_entry
+    from bllossom_core.hub import translate_hub_error
+
+    entries = []
+    for entry in catalog.entries:
+        try:
+            entries.append(refresh_entry(entry) if entry.ggufs else entry)
+        except Exception as exc:  # every hub failure is worded by translate_hub_error
+            error = translate_hub_error(exc, entry.ggufs[0].repo)
+            print(f"Not refreshed ({entry.name}): {error}")
+            entries.append(entry)
+    return dataclasses.replace(catalog, entries=tuple(entries))
+
+
+def list_catalog(context_size: int | None, *, refresh: bool = False) -> int:
     from bllossom_core import hardware
     from bllossom_core.catalog import load_catalog
     from bllossom_core.engine import DEFAULT_CONTEXT
     from bllossom_core.paths import models_dir
 
     n_ctx = context_size or DEFAULT_CONTEXT
-    catalog = load_catalog()
+    catalog = _refreshed(load_catalog()) if refresh else load_catalog()
     machine = hardware.probe_hardware(models_dir())
     print(f"This machine: {machine.describe()}.")
     print(f"Memory estimates for a {n_ctx}-token context; catalog {catalog.version}.\n")

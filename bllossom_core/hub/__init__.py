@@ -16,6 +16,7 @@ Interrupted pulls (cancelled, killed, offline) stay in ``pending_pulls()``; call
 ``pull`` again with a pending entry's fields continues from the partial files.
 """
 
+from bllossom_core.hub._errors import translate as translate_hub_error
 from bllossom_core.hub.download import (
     ProgressCallback,
     PullPhase,
@@ -72,4 +73,5 @@ __all__ = [
     "plan_pull",
     "pull",
     "registry_path",
+    "translate_hub_error",
 ]

@@ -12,6 +12,7 @@ for ``HF_TOKEN`` / ``hf auth login``; its HTTP session for ``HF_ENDPOINT``, prox
   every attempt, in this process or the next, continues it with ``Range: bytes=N-`` through
   the same session and headers huggingface_hub uses;
 - a sha256 check of every LFS file against the hub's hash (a mismatch deletes the file);
+- reuse of a file already in huggingface_hub's cache at the same commit (no download);
 - progress with speed and ETA, and cancellation between 1 MiB chunks.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -297,6 +299,10 @@ def download_file(
     partial = partial_path(target, remote)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if _from_hf_cache(remote, partial):
+            _verify(partial, remote, file_index, file_count, progress, cancel)
+            publish(partial, target, overwrite=False)
+            return target
         url = hf_hub_url(remote.repo_id, remote.path, revision=remote.revision, endpoint=endpoint)
         metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
         headers = build_hf_headers(token=token)
@@ -334,6 +340,26 @@ def download_file(
     _verify(partial, remote, file_index, file_count, progress, cancel)
     publish(partial, target, overwrite=False)
     return target
+
+
+def _from_hf_cache(remote: RemoteFile, partial: Path) -> bool:
+    """Take the file from huggingface_hub's cache (``HF_HUB_CACHE``) when an earlier
+    download, by any Hugging Face tool, left it there at this commit: a hard link when
+    the cache is on the same disk, else a copy."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(remote.repo_id, remote.path, revision=remote.revision)
+    if not isinstance(cached, str):
+        return False
+    source = Path(cached).resolve()
+    if remote.size is not None and source.stat().st_size != remote.size:
+        return False
+    partial.unlink(missing_ok=True)
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+    return True
 
 
 def _verify(

@@ -272,3 +272,22 @@ def test_list_shows_fit_for_the_machine(
     assert f"bllossom pull {recommended}" in out
     for unsupported in ("bllossom-r1-qwen-32b", "bllossom-vision-8b", "bllossom-aica-5b"):
         assert any(ln.startswith(unsupported) and "unsupported" in ln for ln in out.splitlines())
+
+
+def test_list_refresh_reads_exact_sizes_from_the_hub(hub: LocalHub, bllossom_home: Path) -> None:
+    from bllossom_core.catalog import find_entry
+
+    official = find_entry("bllossom-8b").gguf_for("Q4_K_M")
+    assert official is not None
+    data = b"GGUF" + bytes(123_456_789 - 4)
+    hub.add_repo(official.repo, {official.file: data}, commit=official.revision)
+    result = subprocess.run(
+        [*_command("--list", "--refresh")],
+        capture_output=True, text=True, env=_env(hub, bllossom_home), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("bllossom-8b "))
+    assert re.split(r"\s{2,}", line)[2] == "0.1 GB"  # exact now, so no "~"
+    # the other repos are not on this hub: said once each, the shipped values are kept
+    assert "Not refreshed (bllossom-70b): There is no model" in result.stdout
+    assert re.search(r"^bllossom-70b\s+Q4_K_M\s+~42.7 GB", result.stdout, re.M)

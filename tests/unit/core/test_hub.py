@@ -95,6 +95,22 @@ def test_pulling_again_keeps_the_verified_file(hub: LocalHub, tmp_path: Path) ->
     assert not any(r.path.startswith("/_cdn/") for r in hub.log)
 
 
+def test_file_in_the_hf_cache_is_not_downloaded_again(
+    hub: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+    from huggingface_hub import hf_hub_download
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    hf_hub_download(GGUF_REPO, gguf_name("Q4_K_M"), cache_dir=cache, endpoint=hub.endpoint)
+    hub.log.clear()
+    out = tmp_path / "models"
+    result = pull(GGUF_REPO, quant="Q4_K_M", output_dir=out, endpoint=hub.endpoint)
+    assert result.path.read_bytes() == _blob(hub, GGUF_REPO, gguf_name("Q4_K_M"))
+    assert not any(r.path.startswith("/_cdn/") for r in hub.log)
+
+
 def test_dropped_connection_resumes_with_range(hub: LocalHub, tmp_path: Path) -> None:
     data = _blob(hub, GGUF_REPO, gguf_name("F16"))
     sha = hashlib.sha256(data).hexdigest()
