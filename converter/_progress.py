@@ -88,7 +88,8 @@ class TqdmProgress:
         bar = self._bars.get(event.stage)
         if bar is None:
             bar = tqdm(
-                desc=event.stage.capitalize(),
+                # "Quantize (2/2: llama.cpp, 8 threads)": which step of a two-step run
+                desc=event.stage.capitalize() + (f" ({event.message})" if event.message else ""),
                 total=event.total,
                 unit=event.unit,
                 unit_scale=event.unit == "B",
