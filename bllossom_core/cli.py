@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from bllossom_core import __version__
 from bllossom_core.errors import BllossomError, Cancelled, InputError
+from bllossom_core.terminal_text import prepare_standard_streams, refuse_undecodable_arguments
 
 SUBCOMMAND_MODULES = (
     "converter.command",  # convert
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    prepare_standard_streams()  # text that is not UTF-8: see bllossom_core.terminal_text
     try:
         try:
             return _run(argv)
@@ -64,6 +66,7 @@ def _run(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     try:
+        refuse_undecodable_arguments(parser, args)
         return int(handler(args) or 0)
     except Cancelled as exc:
         print(f"bllossom: {exc}", file=sys.stderr)

@@ -4,8 +4,17 @@ For models too big for one PC (Bllossom 70B/405B) the user serves them elsewhere
 points Bllossom at the server's base URL. :class:`RemoteEngine` implements the same
 :class:`~bllossom_core.types.ChatEngine` protocol as the local llama.cpp engine: text
 pieces stream from ``POST {base}/chat/completions`` with ``"stream": true`` (Server-Sent
-Events), a :class:`CancelToken` stops it within one chunk, and the stream's ``stats``
-carry token counts and speeds. Only the standard library is used.
+Events), a :class:`CancelToken` stops it within one chunk (also while waiting for the
+server to answer), and the stream's ``stats`` carry token counts and speeds. A
+reasoning model's thinking (``reasoning_content`` deltas, or a ``<think>`` block in the
+content) comes out of :meth:`RemoteChatStream.events` apart from the answer.
+
+A server is not trusted: the reply is cut at ``max_tokens`` whatever the server sends
+(memory stays bounded), JSON surrogate escapes never reach the text unpaired,
+redirects are refused, and every failure is a :class:`RemoteError` whose code says
+what happened: ``SERVER_UNREACHABLE`` (no answer at all), ``AUTH_FAILED``,
+``REPLY_INTERRUPTED`` (cut off mid-reply; the part that arrived is kept) or
+``SERVER_ERROR``. Only the standard library is used for HTTP.
 """
 
 from __future__ import annotations
@@ -13,19 +22,27 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from bllossom_core.errors import RemoteError
+from bllossom_core._utf8 import SurrogateJoiner, valid_text
+from bllossom_core.errors import ErrorCode, RemoteError
+from bllossom_core.reasoning import ThinkingSplitter, answer_only
+from bllossom_core.remote_http import (
+    ERROR_BODY_LIMIT,
+    Opened,
+    ReplyBudget,
+    WireError,
+    guarded_readline,
+    open_request,
+)
 from bllossom_core.remote_protocol import (
     Endpoint,
     SSEError,
     decode_event,
-    error_detail,
+    event_delta,
     iter_sse_data,
 )
 from bllossom_core.types import (
@@ -34,6 +51,8 @@ from bllossom_core.types import (
     DeviceReport,
     GenerationSettings,
     GenerationStats,
+    StopReason,
+    StreamPiece,
 )
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -41,46 +60,59 @@ DEFAULT_READ_TIMEOUT_S = 300.0
 """Longest silence allowed from the server; a huge model may think long before the
 first token."""
 _CANCEL_POLL_S = 0.05
-_ERROR_BODY_LIMIT = 64 * 1024
+_MODEL_LIST_LIMIT = 16 * ERROR_BODY_LIMIT
 
 
 class RemoteChatStream:
-    """One streaming reply. Iterate for text pieces; ``text`` keeps what arrived.
+    """One streaming reply. Iterate for the answer's text pieces, or use :meth:`events`
+    for thinking and answer pieces; :attr:`text` and :attr:`thinking` keep what arrived.
 
     When the server fails mid-reply, iteration raises :class:`RemoteError` and
     :attr:`text` still holds the partial reply (``stats.stop_reason == "error"``).
     Cancelling (the token, or :meth:`cancel`) ends the iteration quietly with
-    ``stats.stop_reason == "cancelled"``.
+    ``stats.stop_reason == "cancelled"``; a stream cancelled before the server
+    answered yields nothing.
     """
 
     def __init__(
         self,
-        connection: http.client.HTTPConnection,
-        response: http.client.HTTPResponse,
+        opened: Opened | None,
         endpoint: Endpoint,
         cancel: CancelToken | None,
         started_at: float,
         read_timeout_s: float,
-        sock: socket.socket | None = None,
+        max_tokens: int,
     ):
-        self._connection = connection
-        # http.client drops ``connection.sock`` once a response reads until the server
-        # closes (no length, not chunked); the response still reads from this socket.
-        self._sock = sock if sock is not None else connection.sock
-        self._read_timeout_s = read_timeout_s
-        self._response = response
+        self._opened = opened
         self._endpoint = endpoint
+        self._read_timeout_s = read_timeout_s
         self._cancel_token = cancel or CancelToken()
         self._started_at = started_at
-        self._pieces: list[str] = []
+        self._budget = ReplyBudget(max_tokens)
+        self._answer: list[str] = []
+        self._thinking: list[str] = []
         self._stats = GenerationStats()
         self._done = threading.Event()
         self._iterated = False
         self._final = False
+        self._first_at: float | None = None
+        self._last_at = started_at
+        self._chunks = 0
+        self._usage: dict[str, Any] | None = None
+        self._thinking_began: float | None = None
+        self._thinking_ended: float | None = None
+        if opened is None:
+            self._fill_stats("cancelled")
 
     @property
     def text(self) -> str:
-        return "".join(self._pieces)
+        """The answer so far."""
+        return "".join(self._answer)
+
+    @property
+    def thinking(self) -> str:
+        """The thinking so far (reasoning models)."""
+        return "".join(self._thinking)
 
     @property
     def stats(self) -> GenerationStats:
@@ -97,98 +129,147 @@ class RemoteChatStream:
 
     def close(self) -> None:
         self._done.set()
-        self._connection.close()
+        if self._opened is not None:
+            self._opened.connection.close()
 
     def __iter__(self) -> Iterator[str]:
+        """The answer's text pieces (thinking left out)."""
+        return answer_only(self.events())
+
+    def events(self) -> Iterator[StreamPiece]:
+        """Thinking and answer pieces, in order."""
         if self._iterated:
             raise RuntimeError("a chat stream can be iterated only once")
         self._iterated = True
+        return self._events()
+
+    def _events(self) -> Iterator[StreamPiece]:
+        if self._opened is None:
+            return
         watcher = threading.Thread(target=self._watch_cancel, name="remote-cancel", daemon=True)
         watcher.start()
         try:
-            yield from self._pieces_from_server()
+            yield from self._pieces_from_server(self._opened)
         finally:
             if not self._final:  # the caller stopped iterating early
                 self._stats.stop_reason = "cancelled"
             self.close()
             watcher.join(timeout=5)
 
-    def _pieces_from_server(self) -> Iterator[str]:
-        first_at: float | None = None
-        last_at = self._started_at
-        chunks = 0
-        usage: dict[str, Any] | None = None
+    def _pieces_from_server(self, opened: Opened) -> Iterator[StreamPiece]:
+        answer_joiner, thinking_joiner = SurrogateJoiner(), SurrogateJoiner()
+        splitter = ThinkingSplitter()  # a <think> block at the start of the content
         finish_reason: str | None = None
         finished = False
         try:
-            for data in iter_sse_data(self._response.readline):
+            for data in iter_sse_data(guarded_readline(opened.response)):
                 if self._cancel_token.cancelled:
                     break
                 if data.strip() == "[DONE]":
                     finished = True
                     break
-                event = decode_event(data, self._endpoint)
-                usage = event.get("usage") or usage
-                for choice in event.get("choices") or ():
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                    piece = (choice.get("delta") or {}).get("content")
-                    if isinstance(piece, str) and piece:
-                        last_at = time.perf_counter()
-                        first_at = first_at or last_at
-                        chunks += 1
-                        self._pieces.append(piece)
-                        self._fill_stats(first_at, last_at, chunks, usage, "stop", final=False)
-                        yield piece
+                event = decode_event(data, self._endpoint, started=self._chunks > 0)
+                self._usage = event.get("usage") or self._usage
+                delta = event_delta(event)
+                finish_reason = delta.finish_reason or finish_reason
+                if not (delta.thinking or delta.answer):
+                    continue
+                if not self._budget.count_event(self._usage):
+                    break  # the server ignores max_tokens: stop reading
+                pieces = []
+                if delta.thinking:
+                    pieces.append(StreamPiece("thinking", thinking_joiner.feed(delta.thinking)))
+                pieces += splitter.feed(answer_joiner.feed(delta.answer))
+                yield from self._accepted(pieces)
+                if self._budget.exhausted:
+                    break
             else:
                 finished = finish_reason is not None
+            tail = [StreamPiece("thinking", thinking_joiner.flush())]
+            tail += splitter.feed(answer_joiner.flush()) + splitter.flush()
+            yield from self._accepted(tail)
         except RemoteError:  # an error event or an unreadable one
-            self._fill_stats(first_at, last_at, chunks, usage, "error")
+            self._fill_stats("error")
             raise
-        except (OSError, http.client.HTTPException, SSEError) as error:
+        except (WireError, SSEError) as error:
             if not self._cancel_token.cancelled:
-                self._fill_stats(first_at, last_at, chunks, usage, "error")
+                self._fill_stats("error")
                 raise self._died(error) from error
         if self._cancel_token.cancelled:
-            self._fill_stats(first_at, last_at, chunks, usage, "cancelled")
-            return
-        if not finished:
-            self._fill_stats(first_at, last_at, chunks, usage, "error")
+            self._fill_stats("cancelled")
+        elif self._budget.exhausted or finish_reason == "length":
+            self._fill_stats("length")
+        elif not finished:
+            self._fill_stats("error")
             raise self._died(None)
-        self._fill_stats(
-            first_at, last_at, chunks, usage, "length" if finish_reason == "length" else "stop"
-        )
+        else:
+            self._fill_stats("stop")
+
+    def _accepted(self, pieces: list[StreamPiece]) -> Iterator[StreamPiece]:
+        """Record and yield ``pieces``, cut where the reply reaches its size limit."""
+        for whole in pieces:
+            piece = self._budget.take(whole)
+            if piece is None:
+                continue
+            now = time.perf_counter()
+            self._last_at = now
+            if self._first_at is None:
+                self._first_at = now
+            if piece.kind == "thinking":
+                self._thinking_began = self._thinking_began or now
+                self._thinking.append(piece.text)
+            else:
+                if self._thinking_began is not None and self._thinking_ended is None:
+                    self._thinking_ended = now
+                self._answer.append(piece.text)
+            self._chunks += 1
+            self._fill_stats("stop", final=False)
+            yield piece
 
     def _died(self, cause: BaseException | None) -> RemoteError:
-        if isinstance(cause, TimeoutError):
+        where = self._endpoint.address
+        started = self._chunks > 0
+        code = ErrorCode.REPLY_INTERRUPTED if started else ErrorCode.SERVER_ERROR
+        kept = "The part that arrived was kept; " if started else ""
+        reason = cause.__cause__ if isinstance(cause, WireError) else cause
+        if isinstance(reason, TimeoutError):
+            what = "stopped sending the reply" if started else "sent no reply"
             return RemoteError(
-                f"The server at {self._endpoint.address} stopped sending the reply "
-                f"(nothing arrived for {self._read_timeout_s:g} s).",
-                hint="The part that arrived was kept; check the server, then regenerate.",
+                f"The server at {where} {what} (nothing arrived for {self._read_timeout_s:g} s).",
+                hint=f"{kept}check the server, then regenerate.",
+                code=code,
             )
-        detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        if isinstance(cause, SSEError) or (isinstance(cause, WireError) and cause.malformed):
+            return RemoteError(
+                f"The server at {where} sent a malformed reply ({cause}).",
+                hint=f"{kept}check that the address is an OpenAI-compatible API.",
+                code=code,
+            )
+        detail = f" ({type(reason).__name__}: {reason})" if reason is not None else ""
+        if started:
+            message = f"The server at {where} stopped in the middle of the reply{detail}."
+        else:
+            message = f"The server at {where} closed the connection without a reply{detail}."
         return RemoteError(
-            f"The server at {self._endpoint.address} stopped in the middle of the reply{detail}.",
-            hint="The part that arrived was kept; check the server's log, then regenerate.",
+            message, hint=f"{kept}check the server's log, then regenerate.", code=code
         )
 
-    def _fill_stats(
-        self,
-        first_at: float | None,
-        last_at: float,
-        chunks: int,
-        usage: dict[str, Any] | None,
-        stop_reason: Any,
-        final: bool = True,
-    ) -> None:
+    def _fill_stats(self, stop_reason: StopReason, final: bool = True) -> None:
         stats = self._stats
         stats.stop_reason = stop_reason
         self._final = final
-        usage = usage or {}
-        stats.generated_tokens = int(usage.get("completion_tokens") or chunks)
-        stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        stats.evaluated_prompt_tokens = max(0, stats.prompt_tokens - cached)
+        usage = self._usage or {}
+        with contextlib.suppress(TypeError, ValueError):
+            stats.generated_tokens = int(usage.get("completion_tokens") or self._chunks)
+            stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            details = usage.get("prompt_tokens_details") or {}
+            cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+            stats.evaluated_prompt_tokens = max(0, stats.prompt_tokens - cached)
         stats.context_used = stats.prompt_tokens + stats.generated_tokens
+        if self._thinking_began is not None:
+            end = self._thinking_ended if self._thinking_ended is not None else self._last_at
+            stats.thinking_seconds = max(0.0, end - self._thinking_began)
+        first_at, last_at = self._first_at, self._last_at
         if first_at is not None:
             stats.time_to_first_token_s = first_at - self._started_at
             if stats.evaluated_prompt_tokens and stats.time_to_first_token_s > 0:
@@ -205,11 +286,8 @@ class RemoteChatStream:
                 return
 
     def _abort_socket(self) -> None:
-        sock = self._sock
-        if sock is not None:
-            # shutdown() wakes a thread blocked in recv(); close() alone may not.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        if self._opened is not None:
+            self._opened.abort()
 
 
 class RemoteEngine:
@@ -260,23 +338,37 @@ class RemoteEngine:
             return "server's default model"
         return self.model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or self.model
 
-    def list_models(self) -> list[str]:
-        """The model ids the server offers (``GET {base}/models``)."""
-        connection, response, _ = self._request("GET", "/models", None)
+    def list_models(self, cancel: CancelToken | None = None) -> list[str]:
+        """Test the connection and list the model ids the server offers (``GET /models``).
+
+        What the desktop calls when the user adds a server: a :class:`RemoteError`
+        says why it cannot be used (``SERVER_UNREACHABLE``, ``AUTH_FAILED``,
+        ``SERVER_ERROR``); an empty list means it serves a single unnamed model.
+        Cancelling returns ``[]``.
+        """
+        opened = self._open("GET", "/models", None, cancel)
+        if opened is None:
+            return []
         try:
-            body = response.read(_ERROR_BODY_LIMIT * 16)
-        except (OSError, http.client.HTTPException) as error:
-            raise self._unreachable(error) from error
+            body = opened.response.read(_MODEL_LIST_LIMIT)
+        except (OSError, http.client.HTTPException, ValueError, OverflowError) as error:
+            raise RemoteError(
+                f"The server at {self.endpoint.address} stopped while listing its models "
+                f"({type(error).__name__}: {error}).",
+                hint="Check the server's log, then try again.",
+                code=ErrorCode.SERVER_ERROR,
+            ) from error
         finally:
-            connection.close()
+            opened.connection.close()
         try:
             listing = json.loads(body)
-            return [str(item["id"]) for item in listing["data"]]
+            return [item["id"] for item in listing["data"] if isinstance(item["id"], str)]
         except (ValueError, KeyError, TypeError) as error:
             raise RemoteError(
                 f"The server at {self.endpoint.address} answered /models with something "
                 "that is not an OpenAI model list.",
                 hint="Check that the address is an OpenAI-compatible API.",
+                code=ErrorCode.SERVER_ERROR,
             ) from error
 
     def stream_chat(
@@ -285,21 +377,29 @@ class RemoteEngine:
         settings: GenerationSettings,
         cancel: CancelToken | None = None,
     ) -> RemoteChatStream:
-        """Send the conversation; connection and HTTP errors are raised here, at once."""
-        self._resolve_model()
+        """Send the conversation; connection and HTTP errors are raised here, at once.
+
+        Cancelling ``cancel`` (or Ctrl-C in the main thread) while the server has not
+        answered yet returns a stream that yields nothing, with ``stop_reason``
+        ``"cancelled"``: it stops the reply, not the program.
+        """
+        cancel = cancel or CancelToken()
+        self._resolve_model(cancel)
         payload = self._payload(messages, settings)
         started_at = time.perf_counter()
-        connection, response, sock = self._request("POST", "/chat/completions", payload)
-        content_type = response.getheader("Content-Type") or ""
-        if "text/event-stream" not in content_type:
-            connection.close()
-            raise RemoteError(
-                f"The server at {self.endpoint.address} did not stream its reply "
-                f"(it sent {content_type or 'no content type'}).",
-                hint="Check that the address is an OpenAI-compatible API with streaming.",
-            )
+        opened = self._open("POST", "/chat/completions", payload, cancel)
+        if opened is not None:
+            content_type = opened.response.getheader("Content-Type") or ""
+            if "text/event-stream" not in content_type:
+                opened.connection.close()
+                raise RemoteError(
+                    f"The server at {self.endpoint.address} did not stream its reply "
+                    f"(it sent {content_type[:100] or 'no content type'}).",
+                    hint="Check that the address is an OpenAI-compatible API with streaming.",
+                    code=ErrorCode.SERVER_ERROR,
+                )
         stream = RemoteChatStream(
-            connection, response, self.endpoint, cancel, started_at, self.read_timeout_s, sock
+            opened, self.endpoint, cancel, started_at, self.read_timeout_s, settings.max_tokens
         )
         with self._lock:
             self._open_streams = {s for s in self._open_streams if not s._done.is_set()}
@@ -313,19 +413,21 @@ class RemoteEngine:
         for stream in streams:
             stream.cancel()
 
-    def _resolve_model(self) -> None:
+    def _resolve_model(self, cancel: CancelToken) -> None:
         if self._model_resolved:
             return
         try:
-            offered = self.list_models()
+            offered = self.list_models(cancel)
         except RemoteError:
             offered = []
+        if cancel.cancelled:
+            return  # ask again next time
         self.model = offered[0] if offered else None
         self._model_resolved = True
 
     def _payload(self, messages: list[ChatMessage], settings: GenerationSettings) -> bytes:
         body: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": valid_text(m.content)} for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             "temperature": settings.temperature,
@@ -342,87 +444,16 @@ class RemoteEngine:
             body["repetition_penalty"] = settings.repeat_penalty  # vLLM
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
-    def _request(
-        self, method: str, path: str, payload: bytes | None
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
-        """Send a request; returns the connection, the response and the socket it
-        arrives on (``connection.sock`` may be cleared while the response is read)."""
-        endpoint = self.endpoint
-        connection: http.client.HTTPConnection
-        if endpoint.scheme == "https":
-            connection = http.client.HTTPSConnection(
-                endpoint.host, endpoint.port, timeout=self.connect_timeout_s
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                endpoint.host, endpoint.port, timeout=self.connect_timeout_s
-            )
-        headers = {"Accept": "text/event-stream" if payload else "application/json"}
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        try:
-            connection.connect()
-            sock = connection.sock
-            assert sock is not None
-            sock.settimeout(self.read_timeout_s)
-            connection.request(method, endpoint.base_path + path, body=payload, headers=headers)
-            response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as error:
-            connection.close()
-            raise self._unreachable(error) from error
-        if response.status >= 400:
-            try:
-                detail = error_detail(response.read(_ERROR_BODY_LIMIT))
-            except (OSError, http.client.HTTPException):
-                detail = ""
-            finally:
-                connection.close()
-            raise self._http_error(response.status, detail)
-        return connection, response, sock
-
-    def _unreachable(self, error: BaseException) -> RemoteError:
-        where = self.endpoint.address
-        if isinstance(error, ConnectionRefusedError):
-            return RemoteError(
-                f"Could not connect to {where}: nothing is listening there.",
-                hint="Start the server (vLLM, llama-server, Ollama) or check the address.",
-            )
-        if isinstance(error, socket.gaierror):
-            return RemoteError(
-                f"The server name '{self.endpoint.host}' could not be found.",
-                hint="Check the address and your network connection.",
-            )
-        if isinstance(error, TimeoutError):
-            return RemoteError(
-                f"The server at {where} did not answer in time.",
-                hint="Check that it is running and reachable from this PC.",
-            )
-        if isinstance(error, ssl.SSLError):
-            return RemoteError(
-                f"A secure connection to {where} could not be set up ({error}).",
-                hint="Check the https address, or use http:// for a server on your network.",
-            )
-        return RemoteError(
-            f"The connection to {where} failed ({type(error).__name__}: {error}).",
-            hint="Check that the server is running and reachable.",
-        )
-
-    def _http_error(self, status: int, detail: str) -> RemoteError:
-        where = self.endpoint.url
-        said = f" The server said: {detail}" if detail else ""
-        if status in (401, 403):
-            return RemoteError(
-                f"The server at {where} refused the API key (HTTP {status}).{said}",
-                hint="Enter the server's API key in the endpoint settings.",
-            )
-        if status == 404:
-            return RemoteError(
-                f"There is no OpenAI-compatible API at {where} (HTTP 404).{said}",
-                hint="Check the base URL; it usually ends in /v1 (e.g. http://host:8000/v1).",
-            )
-        return RemoteError(
-            f"The server at {where} answered with an error (HTTP {status}).{said}",
-            hint="Check the server's log and the chosen model.",
+    def _open(
+        self, method: str, path: str, payload: bytes | None, cancel: CancelToken | None
+    ) -> Opened | None:
+        return open_request(
+            self.endpoint,
+            method,
+            path,
+            payload,
+            api_key=self.api_key,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            cancel=cancel,
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bllossom_core.errors import InputError, RemoteError
+from bllossom_core.errors import ErrorCode, InputError, RemoteError
 
 _TEXT_LIMIT = 200
 
@@ -82,11 +82,14 @@ class Endpoint:
             raise InputError(
                 f"'{base_url}' is not a server address.",
                 hint="Use a URL like http://192.168.0.10:8000/v1.",
+                code=ErrorCode.INVALID_INPUT,
             )
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as error:
-            raise InputError(f"'{base_url}' has an invalid port ({error}).") from error
+            raise InputError(
+                f"'{base_url}' has an invalid port ({error}).", code=ErrorCode.INVALID_INPUT
+            ) from error
         path = parts.path.rstrip("/")
         for suffix in ("/chat/completions", "/completions", "/models"):
             if path.endswith(suffix):
@@ -105,24 +108,62 @@ class Endpoint:
         return f"{self.scheme}://{host}:{self.port}{self.base_path}"
 
 
-def decode_event(data: str, endpoint: Endpoint) -> dict[str, Any]:
+def decode_event(data: str, endpoint: Endpoint, *, started: bool) -> dict[str, Any]:
+    """One event's JSON object; an unreadable or error event raises :class:`RemoteError`
+    (``REPLY_INTERRUPTED`` once some of the reply arrived, ``started``)."""
+    code = ErrorCode.REPLY_INTERRUPTED if started else ErrorCode.SERVER_ERROR
+    kept = " The part that arrived was kept." if started else ""
     try:
         event = json.loads(data)
     except ValueError as error:
         raise RemoteError(
             f"The server at {endpoint.address} sent a reply Bllossom cannot read "
-            f"({data[:_TEXT_LIMIT]!r}).",
+            f"({data[:_TEXT_LIMIT]!r}).{kept}",
             hint="Check that the address is an OpenAI-compatible API.",
+            code=code,
         ) from error
     if not isinstance(event, dict):
-        raise RemoteError(f"The server at {endpoint.address} sent an unexpected event {data!r}.")
+        raise RemoteError(
+            f"The server at {endpoint.address} sent an unexpected event "
+            f"{data[:_TEXT_LIMIT]!r}.{kept}",
+            code=code,
+        )
     if event.get("error"):
         raise RemoteError(
             f"The server at {endpoint.address} reported an error mid-reply: "
             f"{error_detail(json.dumps(event))}",
-            hint="The part that arrived was kept.",
+            hint="The part that arrived was kept." if started else "Check the server's log.",
+            code=code,
         )
     return event
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What one event adds to the reply."""
+
+    thinking: str = ""
+    """``reasoning_content`` (DeepSeek, vLLM, llama-server) or ``reasoning``."""
+    answer: str = ""
+    finish_reason: str | None = None
+
+
+def event_delta(event: dict[str, Any]) -> Delta:
+    """The first choice's additions (Bllossom asks for one choice)."""
+    for choice in event.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        delta = delta if isinstance(delta, dict) else {}
+        thinking = delta.get("reasoning_content") or delta.get("reasoning")
+        answer = delta.get("content")
+        finish = choice.get("finish_reason")
+        return Delta(
+            thinking=thinking if isinstance(thinking, str) else "",
+            answer=answer if isinstance(answer, str) else "",
+            finish_reason=finish if isinstance(finish, str) else None,
+        )
+    return Delta()
 
 
 def error_detail(body: bytes | str) -> str:
