@@ -178,7 +178,7 @@ def measure_streaming(engine: object, label: str, conversation_id: int) -> dict[
 
 def measure_cold_start(runs: int) -> list[float]:
     times = []
-    app = REPO / ".venv" / "bin" / "bllossom-desktop"
+    app = Path(sys.executable).with_name("bllossom-desktop")
     for _ in range(runs):
         home = tempfile.mkdtemp(prefix="bllossom-start-")
         env = {**os.environ, "BLLOSSOM_HOME": home, "QT_QPA_PLATFORM": "offscreen"}

@@ -39,10 +39,10 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     Qt and the window modules are imported here, not at the top, so that ``--help``
     answers at once.
     """
+    from bllossom_core.store import ConversationStore
     from desktop.i18n import LanguageSwitcher
     from desktop.main_window import MainWindow
     from desktop.qt import QApplication
-    from desktop.services import Services
     from desktop.settings import AppSettings
     from desktop.theme import apply_fonts, apply_theme
 
@@ -60,7 +60,7 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     languages = LanguageSwitcher()
     languages.apply(settings.language)
     apply_theme(app, settings.theme)
-    window = MainWindow(Services(), settings, languages)
+    window = MainWindow(ConversationStore(), settings, languages)
 
     def follow_system_scheme() -> None:
         if window.settings.theme == "system":
@@ -83,7 +83,12 @@ def _close_on_sigterm(window: MainWindow) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    app, window = build_window(args)
+    from bllossom_core.errors import BllossomError
+
+    try:
+        app, window = build_window(args)
+    except BllossomError as error:  # e.g. a damaged or read-only conversation database
+        return _report_startup_failure(error)
     window.show()
     _close_on_sigterm(window)
     if args.report_startup:
@@ -94,14 +99,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         QTimer.singleShot(0, report)
     if args.model is not None:
-        window.open_model_file(args.model.expanduser())
+        window.models.open_file(args.model.expanduser())
     elif window.settings.last_model:
         model = window.settings.find_model(window.settings.last_model)
         if model is not None and (model.is_remote or os.path.exists(model.path)):
-            window.load_model(model)
+            window.models.load(model)
     code = int(app.exec())
     _tear_down(window)
     return code
+
+
+def _report_startup_failure(error: BaseException) -> int:
+    """The window cannot open (its database is unusable): say why in a dialog and on
+    stderr, and exit without touching anything."""
+    from desktop.errors import show_error
+    from desktop.qt import QApplication
+
+    print(f"bllossom-desktop: error: {error}", file=sys.stderr)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    box = show_error(None, error)
+    box.exec()
+    return 1
 
 
 def _tear_down(window: MainWindow) -> None:
@@ -116,7 +135,8 @@ def _tear_down(window: MainWindow) -> None:
     """
     from desktop.qt import QCoreApplication, QEvent
 
-    window.runner.wait_all()
+    if not window.closed:  # the event loop ended without closing the window
+        window.close()
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 

@@ -48,7 +48,7 @@ CHUNK_MIN_WIDTH = 160
 
 @dataclass(frozen=True)
 class ShownMessage:
-    """What the view needs of a stored message (see ``services.shown_message``)."""
+    """What the view needs of a stored message (see ``chat_controller.shown_message``)."""
 
     id: int
     role: str

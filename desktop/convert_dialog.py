@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bllossom_core._format import human_size
+from bllossom_core import human_size
 from bllossom_core.errors import BllossomError, Cancelled
 from bllossom_core.paths import models_dir
-from bllossom_core.types import CancelToken
+from converter import SUPPORTED_QUANTS, ConversionResult, convert
 from desktop.errors import describe_error
 from desktop.i18n import is_language_change
+from desktop.ops import Op, OpContext, OpRunner
 from desktop.qt import (
     QCheckBox,
     QComboBox,
@@ -21,7 +22,6 @@ from desktop.qt import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QObject,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -30,30 +30,19 @@ from desktop.qt import (
     Signal,
     Slot,
 )
-from desktop.services import QUANTIZATIONS, Services
-from desktop.workers import FunctionWorker, JobRunner
-
-
-class _ProgressRelay(QObject):
-    """Carries converter progress events from the worker thread to the dialog."""
-
-    progressed = Signal(object)
 
 
 class ConvertDialog(QDialog):
     converted = Signal(object)
     """The :class:`converter.ConversionResult` of a finished conversion."""
 
-    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+    def __init__(self, ops: OpRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.services = services
+        self._ops = ops
         self.resize(640, 460)
-        self._runner = JobRunner(self)
-        self._cancel: CancelToken | None = None
+        self._op: Op[ConversionResult] | None = None
         self._stage_started = 0.0
         self._stage = ""
-        self._relay = _ProgressRelay()
-        self._relay.progressed.connect(self._on_progress)
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.source_label, self.output_label, self.quant_label = (QLabel(self) for _ in range(3))
@@ -65,11 +54,13 @@ class ConvertDialog(QDialog):
         source_row.addWidget(self.browse_button)
         self.output_edit = QLineEdit(self)
         self.quant_combo = QComboBox(self)
-        for quant in QUANTIZATIONS:
+        for quant in SUPPORTED_QUANTS:
             self.quant_combo.addItem(quant, quant)
         self.quant_combo.setCurrentIndex(self.quant_combo.findData("Q4_K_M"))
         self.verify_check = QCheckBox(self)
-        self.verify_check.setChecked(True)
+        # Off by default: verifying needs the heavy `verify` extra and loads the whole
+        # checkpoint in float32.
+        self.verify_check.setChecked(False)
         form.addRow(self.source_label, source_row)
         form.addRow(self.output_label, self.output_edit)
         form.addRow(self.quant_label, self.quant_combo)
@@ -140,32 +131,30 @@ class ConvertDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._cancel is not None
+        return self._op is not None
 
     def start(self) -> None:
         source = self.source_edit.text().strip()
         output = self.output_edit.text().strip()
         if not source or not output or self.running:
             return
-        self._cancel = CancelToken()
-        cancel = self._cancel
         quant = str(self.quant_combo.currentData())
         verify = self.verify_check.isChecked()
-        relay = self._relay
         self.report.clear()
         self.progress.setValue(0)
         self.progress_label.setText(self.tr("Starting…"))
         self._set_running(True)
-        worker = FunctionWorker(
-            lambda: self.services.convert(
-                source, Path(output), quant, relay.progressed.emit, cancel, verify=verify
+
+        def run(ctx: OpContext) -> ConversionResult:
+            return convert(
+                source, Path(output), quant, verify=verify, progress=ctx.report, cancel=ctx.cancel
             )
-        )
-        self._runner.start(worker, self._finished, self._failed)
+
+        self._op = self._ops.run("convert", run, self._finished, self._failed, self._on_progress)
 
     def cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
+        if self._op is not None:
+            self._op.cancel()
             self.progress_label.setText(self.tr("Cancelling…"))
 
     def _set_running(self, running: bool) -> None:
@@ -204,8 +193,8 @@ class ConvertDialog(QDialog):
             text += f": {amount}"
         self.progress_label.setText(text)
 
-    def _finished(self, result: object) -> None:
-        self._cancel = None
+    def _finished(self, result: ConversionResult) -> None:
+        self._op = None
         self._set_running(False)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
@@ -229,7 +218,7 @@ class ConvertDialog(QDialog):
         self.converted.emit(result)
 
     def _failed(self, error: BaseException) -> None:
-        self._cancel = None
+        self._op = None
         self._set_running(False)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -242,6 +231,8 @@ class ConvertDialog(QDialog):
         self.report.setPlainText(f"{advice}\n\n{detail}")
 
     def reject(self) -> None:
+        op = self._op
         self.cancel()
-        self._runner.wait_all()
+        if op is not None:
+            op.wait()  # the converter removes its partial output before it returns
         super().reject()

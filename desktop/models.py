@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bllossom_core._format import human_size
+from bllossom_core import human_size
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QAbstractItemView,

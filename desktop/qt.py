@@ -5,7 +5,7 @@ binding or version touches one file, and grep shows exactly which Qt classes we 
 
 PySide6 is pinned below 6.12: 6.12.0 lost a reference to ``None``/``True`` on every
 call under CPython 3.11 and the interpreter aborted after some thousands of calls
-(``tests/unit/desktop/test_workers.py`` fails on such a release).
+(``tests/unit/desktop/test_ops.py`` fails on such a release).
 """
 
 from __future__ import annotations

@@ -2,18 +2,17 @@
 
 Plain data, no Qt: the window stores its geometry as base64 strings here too, so a
 single file (inside ``BLLOSSOM_HOME`` in tests) holds everything the app remembers.
-Writes are atomic (temp file + rename) so a killed app never leaves a torn file.
+Writes are atomic (bllossom_core.fileio) so a killed app never leaves a torn file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from bllossom_core.fileio import atomic_write_text
 from bllossom_core.paths import settings_path
 
 Language = Literal["system", "ko", "en"]
@@ -97,21 +96,13 @@ class AppSettings:
         return cls(**values)
 
     def save(self, path: Path | None = None) -> None:
+        """Write the settings atomically (the project's one atomic writer).
+
+        A failure raises :class:`~bllossom_core.errors.StorageError` (a full disk, a
+        read-only folder); callers log it and keep the settings in memory.
+        """
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(asdict(self), ensure_ascii=False, indent=2)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=path.parent)
-        try:
-            # Remote API keys are stored here in plain text (no keyring offline): only
-            # the user may read the file. mkstemp already creates it 0600; be explicit.
-            # (Windows has no fchmod before 3.13; the profile folder is private there.)
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, SETTINGS_FILE_MODE)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Remote API keys may be stored here: only the user may read the file.
+        atomic_write_text(path, payload, overwrite=True, mode=SETTINGS_FILE_MODE)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from bllossom_core.errors import InvalidSettingError
+from bllossom_core.session import ConversationOptions
 from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
-from bllossom_core.types import GenerationSettings
+from bllossom_core.types import GenerationSettings, check_settings
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QComboBox,
@@ -21,7 +21,9 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-from desktop.services import TEMPLATES
+
+TEMPLATES = ("auto", "llama2-bllossom", "llama3")
+"""Chat templates offered in the UI; ``auto`` means "as the GGUF says"."""
 
 
 class SettingsDialog(QDialog):
@@ -92,18 +94,17 @@ class SettingsDialog(QDialog):
         self.theme_chosen.emit(self._theme)
 
 
-@dataclass(frozen=True)
-class ConversationOptions:
-    system_prompt: str
-    template: str
-    settings: GenerationSettings
-
-
 class ConversationSettingsDialog(QDialog):
     """System prompt, chat template and sampling settings of one conversation."""
 
-    def __init__(self, options: ConversationOptions, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        options: ConversationOptions,
+        context_size: int | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
+        self._context_size = context_size
         layout = QVBoxLayout(self)
         self.form = QFormLayout()
         self.labels = {
@@ -118,7 +119,7 @@ class ConversationSettingsDialog(QDialog):
                 "max_tokens",
             )
         }
-        self.system_prompt = QPlainTextEdit(options.system_prompt, self)
+        self.system_prompt = QPlainTextEdit(options.system_prompt or "", self)
         self.system_prompt.setMinimumHeight(80)
         self.template = QComboBox(self)
         self.temperature = self._double(0.0, 2.0, 0.05, options.settings.temperature)
@@ -145,6 +146,12 @@ class ConversationSettingsDialog(QDialog):
         ):
             self.form.addRow(self.labels[key], widget)
         layout.addLayout(self.form)
+        self.problem_label = QLabel(self)
+        self.problem_label.setObjectName("settingsProblem")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #c62828;")
+        self.problem_label.hide()
+        layout.addWidget(self.problem_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -207,9 +214,41 @@ class ConversationSettingsDialog(QDialog):
         self.repeat_penalty.setValue(defaults.repeat_penalty)
         self.max_tokens.setValue(defaults.max_tokens)
 
+    def accept(self) -> None:
+        """Close only with settings that pass the one check every front end uses."""
+        try:
+            check_settings(self.options().settings, context_size=self._context_size)
+        except InvalidSettingError as error:
+            self._show_problem(error)
+            return
+        self.problem_label.hide()
+        super().accept()
+
+    def _show_problem(self, error: InvalidSettingError) -> None:
+        fields = {
+            "temperature": (self.temperature, self.tr("Temperature must be 0 or more.")),
+            "top_p": (self.top_p, self.tr("Top-p must be above 0 and at most 1.")),
+            "top_k": (self.top_k, self.tr("Top-k must be 0 (all tokens) or more.")),
+            "repeat_penalty": (
+                self.repeat_penalty,
+                self.tr("The repetition penalty must be above 0."),
+            ),
+            "max_tokens": (
+                self.max_tokens,
+                self.tr(
+                    "The maximum reply length must be between 1 and the context size (%1)."
+                ).replace("%1", str(self._context_size or "?")),
+            ),
+        }
+        widget, text = fields.get(error.setting, (None, error.message))
+        self.problem_label.setText(text)
+        self.problem_label.show()
+        if widget is not None:
+            widget.setFocus()
+
     def options(self) -> ConversationOptions:
         return ConversationOptions(
-            system_prompt=self.system_prompt.toPlainText().strip(),
+            system_prompt=self.system_prompt.toPlainText().strip() or None,
             template=str(self.template.currentData()),
             settings=GenerationSettings(
                 temperature=self.temperature.value(),

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bllossom_core.commands.generate import (
     SYSTEM_HELP,
@@ -22,10 +21,8 @@ from bllossom_core.commands.generate import (
     settings_from_args,
 )
 from bllossom_core.errors import BllossomError, InputError
-from bllossom_core.types import CancelToken, ChatEngine, ChatMessage, GenerationSettings
-
-if TYPE_CHECKING:
-    from bllossom_core.store import Message
+from bllossom_core.session import ChatSession, ConversationOptions
+from bllossom_core.types import ChatEngine
 
 HELP = (
     "Commands: /new (new conversation), /system [TEXT] (show or set the system prompt), "
@@ -78,27 +75,19 @@ def _open_engine(args: argparse.Namespace) -> ChatEngine:
     return load_engine(args)
 
 
-class ChatSession:
-    """The conversation loop, separate from terminal I/O so it is easy to drive."""
+class TerminalChat:
+    """The terminal front end of a :class:`~bllossom_core.session.ChatSession`:
+    commands, printing and Ctrl-C; every rule about the conversation is the session's."""
 
-    def __init__(self, engine: ChatEngine, settings: GenerationSettings, system: str | None,
-                 template: str | None) -> None:  # fmt: skip
+    def __init__(self, engine: ChatEngine, options: ConversationOptions) -> None:
         from bllossom_core.store import ConversationStore
 
-        self.engine = engine
-        self.settings = settings
-        self.system = system
-        self.template = template
         self.store = ConversationStore()
-        self.conversation_id = self._new_conversation()
-        self._unanswered: Message | None = None  # a question whose reply has no text
+        self.session = ChatSession(self.store, engine, options=options)
 
-    def _new_conversation(self) -> int:
-        conversation = self.store.create_conversation(
-            model=self.engine.display_name, template=self.template,
-            system_prompt=self.system, settings=self.settings,
-        )  # fmt: skip
-        return conversation.id
+    @property
+    def conversation_id(self) -> int | None:
+        return self.session.conversation_id
 
     def command(self, line: str) -> bool:
         """Handle a /command; False means quit."""
@@ -107,76 +96,49 @@ class ChatSession:
         if name in ("/quit", "/exit"):
             return False
         if name == "/new":
-            self.conversation_id = self._new_conversation()
-            self._unanswered = None
+            self.session = ChatSession(
+                self.store, self.session.engine, options=self.session.options
+            )
             print("Started a new conversation.")
         elif name == "/system":
             if rest:
-                self.system = rest
-                self.store.update_conversation(self.conversation_id, system_prompt=rest)
+                self.session.set_system_prompt(rest)
                 print("System prompt set.")
             else:
-                print(f"System prompt: {self.system or '(model default)'}")
+                print(f"System prompt: {self.session.options.system_prompt or '(model default)'}")
         elif name == "/save":
-            target = Path(rest) if rest else Path(f"conversation-{self.conversation_id}.md")
-            try:
-                written = self.store.export_file(target, [self.conversation_id])
-            except BllossomError as exc:  # a bad file name must not end the chat
-                print(f"Not saved: {exc}")
-            else:
-                print(f"Saved to {written}.")
+            self._save(rest)
         else:
             print(HELP)
         return True
 
-    def reply(self, text: str) -> None:
-        """Answer ``text`` and save both; nothing is saved when the reply cannot start.
-
-        The engine checks the prompt (length, server reachable) before the user's
-        message is stored. A reply that ends without any text (failed or stopped) is
-        kept in the database with its error, but the store leaves empty replies out of
-        prompts and the next message becomes a new version of the unanswered one, so
-        the model never sees two user turns in a row.
-        """
-        placement: dict[str, Any] = {}  # add_message's default parent: the active leaf
-        if self._unanswered is None:
-            history = self.store.chat_messages(self.conversation_id)
+    def _save(self, name: str) -> None:
+        conversation_id = self.session.conversation_id
+        if conversation_id is None:
+            print("Nothing to save yet: send a message first.")
+            return
+        target = Path(name) if name else Path(f"conversation-{conversation_id}.md")
+        try:
+            written = self.store.export_file(target, [conversation_id])
+        except BllossomError as exc:  # a bad file name must not end the chat
+            print(f"Not saved: {exc}")
         else:
-            parent_id = self._unanswered.parent_id
-            placement["parent_id"] = parent_id
-            history = (
-                self.store.chat_messages(self.conversation_id, up_to=parent_id)
-                if parent_id is not None
-                else self._system_messages()
-            )
-        cancel = CancelToken()
-        stream = self.engine.stream_chat(
-            [*history, ChatMessage("user", text)], self.settings, cancel
-        )
-        question = self.store.add_message(self.conversation_id, "user", text, **placement)
-        self._unanswered = question
-        with (
-            closing(stream),
-            self.store.start_reply(self.conversation_id) as writer,
-            ctrl_c_cancels(cancel),
-        ):
-            for piece in stream:
-                writer.append(piece)
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            writer.finish(stream.stats)
-        if writer.text:
-            self._unanswered = None
-        sys.stdout.write("\n")
-        if stream.stats.stop_reason == "cancelled":
-            print("[stopped]")
-        if stream.stats.dropped_messages:
-            print(f"[{stream.stats.dropped_messages} oldest messages no longer fit the context "
-                  "and were left out]")  # fmt: skip
+            print(f"Saved to {written}.")
 
-    def _system_messages(self) -> list[ChatMessage]:
-        system = self.store.get_conversation(self.conversation_id).system_prompt
-        return [ChatMessage("system", system)] if system else []
+    def reply(self, text: str) -> None:
+        """Answer ``text``, printing the reply as it streams; Ctrl-C stops the reply."""
+        reply = self.session.ask(text)
+        with ctrl_c_cancels(reply.cancel_token):
+            for piece in reply:
+                if piece.kind == "answer":
+                    sys.stdout.write(piece.text)
+                    sys.stdout.flush()
+        sys.stdout.write("\n")
+        if reply.stats.stop_reason == "cancelled" or reply.cancelled:
+            print("[stopped]")
+        if reply.stats.dropped_messages:
+            print(f"[{reply.stats.dropped_messages} oldest messages no longer fit the context "
+                  "and were left out]")  # fmt: skip
 
     def close(self) -> None:
         self.store.close()
@@ -185,7 +147,9 @@ class ChatSession:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     engine = _open_engine(args)
-    session = ChatSession(engine, settings, args.system, args.template)
+    session = TerminalChat(
+        engine, ConversationOptions(args.system, args.template or "auto", settings)
+    )
     print(f"{engine.display_name} — {engine.device.summary}")
     print(HELP)
     try:

@@ -34,7 +34,10 @@ def summarize(path: Path) -> dict[str, Any]:
         "parameters": info.parameter_count,
         "quantization": info.quantization,
         "context_length": info.context_length,
-        "layers": info.block_count,
+        # The count the device report uses ("GPU: …, 31/31 layers"): llama.cpp offloads
+        # the transformer blocks and the output layer.
+        "layers": info.block_count + 1,
+        "blocks": info.block_count,
         "vocab_size": info.vocab_size,
         "tokenizer": info.get("tokenizer.ggml.model"),
         "add_bos_token": info.add_bos_token,
@@ -44,7 +47,7 @@ def summarize(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bllossom_core._format import human_size
+    from bllossom_core import human_size
     from bllossom_core.commands.generate import refuse_folder
 
     refuse_folder(args.model)
@@ -58,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         ("File", f"{summary['file']} ({human_size(summary['file_size'])})"),
         ("Name", summary["name"]),
-        ("Architecture", f"{summary['architecture']}, {summary['layers']} layers"),
+        (
+            "Architecture",
+            f"{summary['architecture']}, {summary['layers']} layers "
+            f"({summary['blocks']} transformer blocks + the output layer)",
+        ),
         ("Parameters", f"{summary['parameters'] / 1e6:.1f}M"),
         ("Quantization", summary["quantization"]),
         ("Context length", summary["context_length"]),

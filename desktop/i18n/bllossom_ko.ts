@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="ko_KR">
 <context>
+    <name>ChatController</name>
+    <message>
+        <location filename="../chat_controller.py" line="186" />
+        <source>New chat</source>
+        <translation>새 대화</translation>
+    </message>
+    <message>
+        <location filename="../chat_controller.py" line="209" />
+        <source>The message will be sent when the model is ready.</source>
+        <translation>모델이 준비되면 메시지를 보냅니다.</translation>
+    </message>
+    <message>
+        <location filename="../chat_controller.py" line="213" />
+        <location filename="../chat_controller.py" line="231" />
+        <source>Open a model first: File › Open a GGUF file…</source>
+        <translation>먼저 모델을 여세요: 파일 › GGUF 파일 열기…</translation>
+    </message>
+</context>
+<context>
     <name>ChatPage</name>
     <message>
         <location filename="../chat_page.py" line="57" />
@@ -127,273 +146,210 @@
     </message>
 </context>
 <context>
-    <name>ConversationActions</name>
+    <name>ConversationList</name>
     <message>
-        <location filename="../_window_conversations.py" line="116" />
-        <source>Copied to the clipboard.</source>
-        <translation>클립보드에 복사했습니다.</translation>
-    </message>
-</context>
-<context>
-    <name>ConversationFiles</name>
-    <message>
-        <location filename="../_window_files.py" line="97" />
-        <source>Markdown (*.md)</source>
-        <translation>마크다운 문서 (*.md)</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="97" />
-        <source>JSON (*.json)</source>
-        <translation>JSON 파일 (*.json)</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="114" />
-        <source>Replace the file?</source>
-        <translation>파일을 바꿀까요?</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="115" />
-        <source>%1 already exists. Replace it?</source>
-        <translation>%1 파일이 이미 있습니다. 바꿀까요?</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="121" />
-        <source>Bllossom export (*.json)</source>
-        <translation>Bllossom 내보내기 파일 (*.json)</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="128" />
-        <source>Open a conversation to export it.</source>
-        <translation>내보낼 대화를 먼저 여세요.</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="133" />
-        <source>Export conversation</source>
-        <translation>대화 내보내기</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="133" />
-        <source>conversation</source>
-        <translation>대화</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="140" />
-        <source>Export all conversations</source>
-        <translation>모든 대화 내보내기</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="140" />
-        <source>bllossom-conversations</source>
-        <translation>bllossom-conversations</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="154" />
-        <source>Choose a folder you can write to, then export again.</source>
-        <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="156" />
-        <source>The export could not be written.</source>
-        <translation>내보내기 파일을 쓰지 못했습니다.</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="158" />
-        <source>Exported to %1</source>
-        <translation>%1에 내보냈습니다</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="161" />
-        <source>Import conversations</source>
-        <translation>대화 가져오기</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="170" />
-        <source>The file could not be imported.</source>
-        <translation>파일을 가져올 수 없습니다.</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="171" />
-        <source>Choose a .json file exported by Bllossom.</source>
-        <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
-    </message>
-    <message>
-        <location filename="../_window_files.py" line="181" />
-        <source>Imported %1 conversation(s).</source>
-        <translation>대화 %1개를 가져왔습니다.</translation>
+        <location filename="../conversation_list.py" line="97" />
+        <source>Stop the reply before deleting this conversation.</source>
+        <translation>이 대화를 삭제하려면 먼저 답변 생성을 멈추세요.</translation>
     </message>
 </context>
 <context>
     <name>ConversationSettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="172" />
+        <location filename="../settings_dialog.py" line="179" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="174" />
+        <location filename="../settings_dialog.py" line="181" />
         <source>System prompt</source>
         <translation>시스템 프롬프트</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="175" />
+        <location filename="../settings_dialog.py" line="182" />
         <source>Chat template</source>
         <translation>채팅 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="176" />
+        <location filename="../settings_dialog.py" line="183" />
         <source>Temperature</source>
         <translation>온도(temperature)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="177" />
+        <location filename="../settings_dialog.py" line="184" />
         <source>Top-p</source>
         <translation>Top-p 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="178" />
+        <location filename="../settings_dialog.py" line="185" />
         <source>Top-k</source>
         <translation>Top-k 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="179" />
+        <location filename="../settings_dialog.py" line="186" />
         <source>Repetition penalty</source>
         <translation>반복 억제</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="180" />
+        <location filename="../settings_dialog.py" line="187" />
         <source>Maximum reply length (tokens)</source>
         <translation>최대 답변 길이(토큰)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="185" />
+        <location filename="../settings_dialog.py" line="192" />
         <source>Automatic (from the GGUF file)</source>
         <translation>자동 (GGUF 파일 기준)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="186" />
+        <location filename="../settings_dialog.py" line="193" />
         <source>Llama-2 Bllossom</source>
         <translation>Llama-2 Bllossom 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="187" />
+        <location filename="../settings_dialog.py" line="194" />
         <source>Llama-3</source>
         <translation>Llama-3 형식</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="229" />
+        <source>Temperature must be 0 or more.</source>
+        <translation>Temperature는 0 이상이어야 합니다.</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="230" />
+        <source>Top-p must be above 0 and at most 1.</source>
+        <translation>Top-p는 0보다 크고 1 이하여야 합니다.</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="231" />
+        <source>Top-k must be 0 (all tokens) or more.</source>
+        <translation>Top-k는 0(모든 토큰) 이상이어야 합니다.</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="234" />
+        <source>The repetition penalty must be above 0.</source>
+        <translation>반복 페널티는 0보다 커야 합니다.</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="239" />
+        <source>The maximum reply length must be between 1 and the context size (%1).</source>
+        <translation>최대 답변 길이는 1 이상, 컨텍스트 크기(%1) 이하여야 합니다.</translation>
     </message>
 </context>
 <context>
     <name>ConvertDialog</name>
     <message>
-        <location filename="../convert_dialog.py" line="107" />
+        <location filename="../convert_dialog.py" line="98" />
         <source>Convert a Hugging Face model</source>
         <translation>Hugging Face 모델 변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="108" />
+        <location filename="../convert_dialog.py" line="99" />
         <source>Checkpoint folder or hub id</source>
         <translation>체크포인트 폴더 또는 허브 ID</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="110" />
+        <location filename="../convert_dialog.py" line="101" />
         <source>a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B</source>
         <translation>폴더 경로 또는 예: MLP-KTLim/llama-3-Korean-Bllossom-8B</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="112" />
+        <location filename="../convert_dialog.py" line="103" />
         <source>Browse…</source>
         <translation>찾아보기…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="113" />
+        <location filename="../convert_dialog.py" line="104" />
         <source>Save as</source>
         <translation>저장 위치</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="114" />
+        <location filename="../convert_dialog.py" line="105" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="115" />
+        <location filename="../convert_dialog.py" line="106" />
         <source>Verify the result against the original</source>
         <translation>변환 결과를 원본과 비교해 검증</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="116" />
+        <location filename="../convert_dialog.py" line="107" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="117" />
+        <location filename="../convert_dialog.py" line="108" />
         <source>Cancel conversion</source>
         <translation>변환 취소</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="118" />
+        <location filename="../convert_dialog.py" line="109" />
         <source>Close</source>
         <translation>닫기</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="126" />
+        <location filename="../convert_dialog.py" line="117" />
         <source>Choose the checkpoint folder</source>
         <translation>체크포인트 폴더 선택</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="157" />
+        <location filename="../convert_dialog.py" line="145" />
         <source>Starting…</source>
         <translation>시작하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="169" />
+        <location filename="../convert_dialog.py" line="158" />
         <source>Cancelling…</source>
         <translation>취소하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="187" />
+        <location filename="../convert_dialog.py" line="176" />
         <source>Downloading</source>
         <translation>내려받는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="188" />
+        <location filename="../convert_dialog.py" line="177" />
         <source>Converting</source>
         <translation>변환하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="189" />
+        <location filename="../convert_dialog.py" line="178" />
         <source>Quantizing</source>
         <translation>양자화하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="190" />
+        <location filename="../convert_dialog.py" line="179" />
         <source>Verifying</source>
         <translation>검증하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="201" />
+        <location filename="../convert_dialog.py" line="190" />
         <source>about %1 s left</source>
         <translation>약 %1초 남음</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="219" />
+        <location filename="../convert_dialog.py" line="208" />
         <source>Verification was cancelled, so it was not checked against the checkpoint.</source>
         <translation>검증을 취소했으므로 원본 체크포인트와 비교해 확인하지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="224" />
+        <location filename="../convert_dialog.py" line="213" />
         <source>Done.</source>
         <translation>완료했습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="214" />
+        <location filename="../convert_dialog.py" line="203" />
         <source>Saved %1</source>
         <translation>%1에 저장했습니다</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="227" />
+        <location filename="../convert_dialog.py" line="216" />
         <source>Verification report:</source>
         <translation>검증 보고서:</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="237" />
+        <location filename="../convert_dialog.py" line="226" />
         <source>Conversion cancelled; nothing was written.</source>
         <translation>변환을 취소했습니다. 아무 파일도 만들지 않았습니다.</translation>
     </message>
@@ -401,236 +357,640 @@
 <context>
     <name>Errors</name>
     <message>
+        <location filename="../errors.py" line="24" />
+        <source>That input cannot be used.</source>
+        <translation>입력한 내용을 사용할 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="25" />
+        <source>Correct it as described, then try again.</source>
+        <translation>설명에 따라 고친 뒤 다시 시도하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="28" />
+        <source>A setting is outside its allowed range.</source>
+        <translation>설정 값이 허용 범위를 벗어났습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="29" />
+        <source>Change the value as described, then save again.</source>
+        <translation>설명에 따라 값을 바꾼 뒤 다시 저장하세요.</translation>
+    </message>
+    <message>
         <location filename="../errors.py" line="32" />
-        <source>There is not enough memory for this model.</source>
-        <translation>이 모델을 실행할 메모리가 부족합니다.</translation>
+        <source>The file could not be found.</source>
+        <translation>파일을 찾을 수 없습니다.</translation>
     </message>
     <message>
         <location filename="../errors.py" line="33" />
-        <source>Close other programs, or use a smaller quantization such as Q4_K_M.</source>
-        <translation>다른 프로그램을 닫거나 Q4_K_M처럼 더 작은 양자화 모델을 사용하세요.</translation>
+        <source>Check that it still exists, or choose another file.</source>
+        <translation>파일이 아직 있는지 확인하거나 다른 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="39" />
-        <source>The model could not use the graphics card.</source>
-        <translation>모델이 그래픽 카드를 사용하지 못했습니다.</translation>
+        <location filename="../errors.py" line="36" />
+        <source>The file could not be read.</source>
+        <translation>파일을 읽을 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="37" />
+        <source>Check that you may read it and that the drive is connected.</source>
+        <translation>읽기 권한이 있는지, 드라이브가 연결되어 있는지 확인하세요.</translation>
     </message>
     <message>
         <location filename="../errors.py" line="40" />
-        <source>It will run on the CPU; to use the GPU, install the CUDA build with scripts/setup.</source>
-        <translation>CPU로 실행됩니다. GPU를 쓰려면 scripts/setup으로 CUDA 빌드를 설치하세요.</translation>
+        <source>The text is not valid UTF-8.</source>
+        <translation>텍스트가 올바른 UTF-8이 아닙니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="49" />
-        <source>This model file is damaged or is not a GGUF file.</source>
-        <translation>모델 파일이 손상되었거나 GGUF 파일이 아닙니다.</translation>
+        <location filename="../errors.py" line="41" />
+        <source>Convert it to UTF-8 (for example from EUC-KR), then try again.</source>
+        <translation>UTF-8로 변환(예: EUC-KR에서)한 뒤 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="50" />
-        <source>Download or convert the model again, then open the new file.</source>
-        <translation>모델을 다시 내려받거나 변환한 뒤 새 파일을 여세요.</translation>
+        <location filename="../errors.py" line="44" />
+        <source>The message is too long for this model's context.</source>
+        <translation>메시지가 이 모델의 컨텍스트에 비해 너무 깁니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="54" />
-        <source>The model could not be loaded.</source>
-        <translation>모델을 불러오지 못했습니다.</translation>
+        <location filename="../errors.py" line="45" />
+        <source>Shorten it, or raise the context size in the model settings. Nothing was saved.</source>
+        <translation>메시지를 줄이거나 모델 설정에서 컨텍스트 크기를 늘리세요. 아무것도 저장되지 않았습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="51" />
+        <source>There is nothing to reply to.</source>
+        <translation>답할 내용이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="52" />
+        <source>Type a message first.</source>
+        <translation>먼저 메시지를 입력하세요.</translation>
     </message>
     <message>
         <location filename="../errors.py" line="55" />
-        <source>Check that the file is complete and that there is enough free memory.</source>
-        <translation>파일이 온전한지, 남은 메모리가 충분한지 확인하세요.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="61" />
-        <source>The chat template of this model cannot be used.</source>
-        <translation>이 모델의 채팅 템플릿을 사용할 수 없습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="62" />
-        <source>Choose the Llama-2 Bllossom or Llama-3 template in the conversation settings.</source>
-        <translation>대화 설정에서 Llama-2 Bllossom 또는 Llama-3 템플릿을 고르세요.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="69" />
-        <source>The remote server did not answer properly.</source>
-        <translation>원격 서버가 제대로 응답하지 않았습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="70" />
-        <source>Check the server address, the API key and your network connection.</source>
-        <translation>서버 주소, API 키, 네트워크 연결을 확인하세요.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="76" />
-        <source>The disk is full.</source>
-        <translation>디스크 공간이 가득 찼습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="77" />
-        <source>Free some space, then try again. Nothing you wrote was lost.</source>
-        <translation>공간을 확보한 뒤 다시 시도하세요. 작성한 내용은 그대로 남아 있습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="81" />
-        <source>Your conversations could not be saved or read.</source>
-        <translation>대화를 저장하거나 읽지 못했습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="82" />
-        <source>Check that the data folder is writable and not damaged.</source>
-        <translation>데이터 폴더에 쓰기 권한이 있는지, 손상되지 않았는지 확인하세요.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="86" />
         <source>This checkpoint cannot be converted.</source>
         <translation>이 체크포인트는 변환할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="87" />
+        <location filename="../errors.py" line="56" />
         <source>Choose a folder with a Llama-based Hugging Face model (config.json and weights).</source>
         <translation>Llama 기반 Hugging Face 모델 폴더(config.json과 가중치 파일 포함)를 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="94" />
+        <location filename="../errors.py" line="62" />
+        <source>This kind of model cannot be converted yet.</source>
+        <translation>이 종류의 모델은 아직 변환할 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="63" />
+        <source>Look for a ready-made GGUF of it, or choose a Llama-based model.</source>
+        <translation>이미 만들어진 GGUF를 찾거나 Llama 기반 모델을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="66" />
         <source>The tokenizer of this checkpoint is missing or damaged.</source>
         <translation>이 체크포인트의 토크나이저가 없거나 손상되었습니다.</translation>
     </message>
     <message>
+        <location filename="../errors.py" line="67" />
+        <source>Make sure the tokenizer files are in the checkpoint folder.</source>
+        <translation>토크나이저 파일이 체크포인트 폴더에 있는지 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="70" />
+        <source>llama.cpp's quantizer failed.</source>
+        <translation>llama.cpp 양자화기가 실패했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="71" />
+        <source>Try another quantization type, or convert to F16 first.</source>
+        <translation>다른 양자화 형식을 고르거나 먼저 F16으로 변환해 보세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="74" />
+        <source>Verification is not available in this installation.</source>
+        <translation>이 설치본에서는 검증을 사용할 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="75" />
+        <source>Convert without verification, or use the developer install.</source>
+        <translation>검증 없이 변환하거나 개발자용 설치본을 사용하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="78" />
+        <source>The converted model did not pass verification.</source>
+        <translation>변환한 모델이 검증을 통과하지 못했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="79" />
+        <source>Convert again; if it fails again, report the details.</source>
+        <translation>다시 변환해 보고, 또 실패하면 자세한 내용을 알려 주세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="82" />
+        <source>No model is loaded.</source>
+        <translation>불러온 모델이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="83" />
+        <source>Open a GGUF file, download a model or add a remote server first.</source>
+        <translation>먼저 GGUF 파일을 열거나, 모델을 내려받거나, 원격 서버를 추가하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="86" />
+        <source>The model file is missing.</source>
+        <translation>모델 파일이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="87" />
+        <source>It was moved or deleted: open it from its new place.</source>
+        <translation>파일이 옮겨졌거나 삭제되었습니다. 새 위치에서 다시 여세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="90" />
+        <source>This model file is damaged or is not a GGUF file.</source>
+        <translation>모델 파일이 손상되었거나 GGUF 파일이 아닙니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="91" />
+        <source>Download or convert the model again, then open the new file.</source>
+        <translation>모델을 다시 내려받거나 변환한 뒤 새 파일을 여세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="94" />
+        <source>This model's architecture is not supported.</source>
+        <translation>이 모델의 구조는 지원되지 않습니다.</translation>
+    </message>
+    <message>
         <location filename="../errors.py" line="95" />
-        <source>Make sure tokenizer files are in the checkpoint folder.</source>
-        <translation>체크포인트 폴더에 토크나이저 파일이 있는지 확인하세요.</translation>
+        <source>Choose another model, or update Bllossom.</source>
+        <translation>다른 모델을 고르거나 Bllossom을 업데이트하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="98" />
+        <source>The model could not be loaded.</source>
+        <translation>모델을 불러오지 못했습니다.</translation>
     </message>
     <message>
         <location filename="../errors.py" line="99" />
-        <source>That file or setting cannot be used.</source>
-        <translation>이 파일이나 설정은 사용할 수 없습니다.</translation>
-    </message>
-    <message>
-        <location filename="../errors.py" line="100" />
-        <source>Check the path and try again.</source>
-        <translation>경로를 확인한 뒤 다시 시도하세요.</translation>
+        <source>Check that the file is complete and that there is enough free memory.</source>
+        <translation>파일이 온전한지, 남은 메모리가 충분한지 확인하세요.</translation>
     </message>
     <message>
         <location filename="../errors.py" line="104" />
+        <source>There is not enough memory for this model.</source>
+        <translation>이 모델을 실행할 메모리가 부족합니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="105" />
+        <source>Close other programs, lower the context size, or use a smaller quantization such as Q4_K_M.</source>
+        <translation>다른 프로그램을 닫거나, 컨텍스트 크기를 줄이거나, Q4_K_M 같은 더 작은 양자화를 사용하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="112" />
+        <source>The model could not use the graphics card.</source>
+        <translation>모델이 그래픽 카드를 사용하지 못했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="113" />
+        <source>It runs on the CPU instead; see the status bar for the reason.</source>
+        <translation>대신 CPU에서 실행됩니다. 이유는 상태 표시줄에서 볼 수 있습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="116" />
+        <source>The model is still answering another message.</source>
+        <translation>모델이 아직 다른 메시지에 답하는 중입니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="117" />
+        <source>Wait for it to finish, or stop it first.</source>
+        <translation>끝날 때까지 기다리거나 먼저 멈추세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="120" />
+        <source>The chat template of this model cannot be used.</source>
+        <translation>이 모델의 채팅 템플릿을 사용할 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="121" />
+        <source>Choose another template in the conversation settings.</source>
+        <translation>대화 설정에서 다른 템플릿을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="124" />
+        <source>The chat template of this model is unsafe or too costly.</source>
+        <translation>이 모델의 채팅 템플릿이 안전하지 않거나 너무 많은 자원을 씁니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="125" />
+        <source>Choose a built-in template in the conversation settings.</source>
+        <translation>대화 설정에서 내장 템플릿을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="128" />
+        <source>Your conversations could not be saved or read.</source>
+        <translation>대화를 저장하거나 읽지 못했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="129" />
+        <source>Check that the data folder is writable and not damaged.</source>
+        <translation>데이터 폴더에 쓰기 권한이 있는지, 손상되지 않았는지 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="132" />
+        <source>The disk is full.</source>
+        <translation>디스크 공간이 가득 찼습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="133" />
+        <source>Free some space, then try again. Nothing you wrote was lost.</source>
+        <translation>공간을 확보한 뒤 다시 시도하세요. 작성한 내용은 그대로 남아 있습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="136" />
+        <source>The conversation database is busy.</source>
+        <translation>대화 데이터베이스가 사용 중입니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="137" />
+        <source>Another Bllossom program is writing to it; try again in a moment.</source>
+        <translation>다른 Bllossom 프로그램이 쓰는 중입니다. 잠시 뒤 다시 시도하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="142" />
+        <source>The conversation database is damaged.</source>
+        <translation>대화 데이터베이스가 손상되었습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="143" />
+        <source>Restore it from a backup, or move it aside to start a new one.</source>
+        <translation>백업에서 복원하거나, 다른 곳으로 옮겨 두고 새로 시작하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="146" />
+        <source>The conversations were saved by a newer Bllossom.</source>
+        <translation>더 새로운 버전의 Bllossom이 저장한 대화입니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="147" />
+        <source>Update Bllossom to open them.</source>
+        <translation>열려면 Bllossom을 업데이트하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="150" />
+        <source>The data folder cannot be written to.</source>
+        <translation>데이터 폴더에 쓸 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="151" />
+        <source>Check its permissions, or set BLLOSSOM_HOME to a writable folder.</source>
+        <translation>권한을 확인하거나 BLLOSSOM_HOME을 쓰기 가능한 폴더로 지정하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="156" />
+        <source>The file already exists.</source>
+        <translation>파일이 이미 있습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="157" />
+        <source>Choose another name, or confirm replacing it.</source>
+        <translation>다른 이름을 고르거나 바꾸기를 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="160" />
+        <source>The file could not be imported.</source>
+        <translation>파일을 가져올 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="161" />
+        <source>Choose a .json file exported by Bllossom.</source>
+        <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="164" />
+        <source>Could not connect to the server.</source>
+        <translation>서버에 연결할 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="165" />
+        <source>Check the address and that the server is running.</source>
+        <translation>주소를 확인하고 서버가 실행 중인지 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="168" />
+        <source>The server did not answer properly.</source>
+        <translation>서버가 제대로 응답하지 않았습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="169" />
+        <source>Check the server's log, or try again later.</source>
+        <translation>서버 로그를 확인하거나 나중에 다시 시도하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="172" />
+        <source>The reply stopped midway.</source>
+        <translation>답변이 도중에 멈췄습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="173" />
+        <source>What arrived is kept; generate the reply again to retry.</source>
+        <translation>받은 부분은 보관되었습니다. 다시 생성해 보세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="176" />
+        <source>The server refused the API key.</source>
+        <translation>서버가 API 키를 거부했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="177" />
+        <source>Check the API key in Models and remote servers.</source>
+        <translation>모델 및 원격 서버에서 API 키를 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="180" />
+        <source>An API key is required.</source>
+        <translation>API 키가 필요합니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="181" />
+        <source>Set an API key before allowing other devices to connect.</source>
+        <translation>다른 기기의 연결을 허용하기 전에 API 키를 정하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="184" />
+        <source>The port is already in use.</source>
+        <translation>포트가 이미 사용 중입니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="185" />
+        <source>Choose another port, or stop the program using it.</source>
+        <translation>다른 포트를 고르거나 그 포트를 쓰는 프로그램을 멈추세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="188" />
+        <source>You are offline.</source>
+        <translation>오프라인 상태입니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="189" />
+        <source>Connect to the internet, or use a model already on this computer.</source>
+        <translation>인터넷에 연결하거나 이 컴퓨터에 이미 있는 모델을 사용하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="194" />
+        <source>The download failed.</source>
+        <translation>내려받기에 실패했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="195" />
+        <source>Check your connection and try again; it resumes where it stopped.</source>
+        <translation>연결을 확인하고 다시 시도하세요. 멈춘 곳부터 이어서 받습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="200" />
+        <source>The model was not found on Hugging Face.</source>
+        <translation>Hugging Face에서 모델을 찾을 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="201" />
+        <source>Check the name (ORGANISATION/NAME) and the revision.</source>
+        <translation>이름(조직/이름)과 리비전을 확인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="204" />
+        <source>This model requires accepting its licence.</source>
+        <translation>이 모델은 라이선스 동의가 필요합니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="205" />
+        <source>Accept the licence on the model's page, then set HF_TOKEN or log in with 'hf auth login'.</source>
+        <translation>모델 페이지에서 라이선스에 동의한 뒤 HF_TOKEN을 설정하거나 'hf auth login'으로 로그인하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="212" />
+        <source>The downloaded file is damaged.</source>
+        <translation>내려받은 파일이 손상되었습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="213" />
+        <source>It was deleted; download it again.</source>
+        <translation>파일을 삭제했습니다. 다시 내려받으세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="216" />
+        <source>Stopped.</source>
+        <translation>멈췄습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="217" />
+        <source>Nothing was left half-written.</source>
+        <translation>반쯤 쓰다 만 파일은 남지 않았습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="220" />
         <source>Something went wrong.</source>
         <translation>문제가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="105" />
+        <location filename="../errors.py" line="221" />
         <source>Details are below.</source>
         <translation>자세한 내용은 아래에 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="112" />
+        <location filename="../errors.py" line="232" />
         <source>An unexpected error occurred.</source>
         <translation>예기치 않은 오류가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="113" />
+        <location filename="../errors.py" line="233" />
         <source>This is a bug in Bllossom; please report it with the details below.</source>
         <translation>블라썸의 버그입니다. 아래 내용을 함께 알려 주세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="130" />
+        <location filename="../errors.py" line="260" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
 </context>
 <context>
-    <name>GenerationController</name>
+    <name>FileActions</name>
     <message>
-        <location filename="../_window_generation.py" line="39" />
-        <source>The message will be sent when the model is ready.</source>
-        <translation>모델이 준비되면 메시지를 보냅니다.</translation>
+        <location filename="../file_actions.py" line="134" />
+        <source>Markdown (*.md)</source>
+        <translation>마크다운 문서 (*.md)</translation>
     </message>
     <message>
-        <location filename="../_window_generation.py" line="43" />
-        <location filename="../_window_generation.py" line="95" />
-        <source>Open a model first: File › Open a GGUF file…</source>
-        <translation>먼저 모델을 여세요: 파일 › GGUF 파일 열기…</translation>
+        <location filename="../file_actions.py" line="134" />
+        <source>JSON (*.json)</source>
+        <translation>JSON 파일 (*.json)</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="151" />
+        <source>Replace the file?</source>
+        <translation>파일을 바꿀까요?</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="152" />
+        <source>%1 already exists. Replace it?</source>
+        <translation>%1 파일이 이미 있습니다. 바꿀까요?</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="158" />
+        <source>Bllossom export (*.json)</source>
+        <translation>Bllossom 내보내기 파일 (*.json)</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="167" />
+        <source>Open a conversation to export it.</source>
+        <translation>내보낼 대화를 먼저 여세요.</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="179" />
+        <source>Export conversation</source>
+        <translation>대화 내보내기</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="179" />
+        <source>conversation</source>
+        <translation>대화</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="186" />
+        <source>Export all conversations</source>
+        <translation>모든 대화 내보내기</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="186" />
+        <source>bllossom-conversations</source>
+        <translation>bllossom-conversations</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="200" />
+        <source>Choose a folder you can write to, then export again.</source>
+        <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="203" />
+        <source>The export could not be written.</source>
+        <translation>내보내기 파일을 쓰지 못했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="208" />
+        <source>Exported to %1</source>
+        <translation>%1에 내보냈습니다</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="220" />
+        <source>Import conversations</source>
+        <translation>대화 가져오기</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="230" />
+        <source>The file could not be imported.</source>
+        <translation>파일을 가져올 수 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="231" />
+        <source>Choose a .json file exported by Bllossom.</source>
+        <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../file_actions.py" line="241" />
+        <source>Imported %1 conversation(s).</source>
+        <translation>대화 %1개를 가져왔습니다.</translation>
     </message>
 </context>
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="134" />
+        <location filename="../main_window.py" line="199" />
+        <source>Copied to the clipboard.</source>
+        <translation>클립보드에 복사했습니다.</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="234" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="135" />
+        <location filename="../main_window.py" line="235" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="136" />
+        <location filename="../main_window.py" line="236" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="137" />
+        <location filename="../main_window.py" line="238" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="138" />
+        <location filename="../main_window.py" line="239" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="139" />
+        <location filename="../main_window.py" line="240" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="140" />
+        <location filename="../main_window.py" line="241" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="141" />
+        <location filename="../main_window.py" line="242" />
         <source>Export conversation…</source>
         <translation>대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="142" />
+        <location filename="../main_window.py" line="243" />
         <source>Export all conversations…</source>
         <translation>모든 대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="143" />
+        <location filename="../main_window.py" line="244" />
         <source>Import conversations…</source>
         <translation>대화 가져오기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="144" />
+        <location filename="../main_window.py" line="245" />
         <source>Recently deleted…</source>
         <translation>최근 삭제한 대화…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="145" />
+        <location filename="../main_window.py" line="246" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="146" />
+        <location filename="../main_window.py" line="247" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="147" />
+        <location filename="../main_window.py" line="248" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="148" />
+        <location filename="../main_window.py" line="249" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="149" />
+        <location filename="../main_window.py" line="250" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="300" />
+        <source>Stopping…</source>
+        <translation>멈추는 중…</translation>
     </message>
 </context>
 <context>
@@ -698,14 +1058,14 @@
     </message>
 </context>
 <context>
-    <name>ModelController</name>
+    <name>ModelManager</name>
     <message>
-        <location filename="../_window_models.py" line="27" />
+        <location filename="../model_manager.py" line="91" />
         <source>Open a GGUF model</source>
         <translation>GGUF 모델 열기</translation>
     </message>
     <message>
-        <location filename="../_window_models.py" line="27" />
+        <location filename="../model_manager.py" line="91" />
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 모델 (*.gguf)</translation>
     </message>
@@ -801,27 +1161,27 @@
 <context>
     <name>RecentlyDeletedDialog</name>
     <message>
-        <location filename="../_window_files.py" line="48" />
+        <location filename="../file_actions.py" line="56" />
         <source>Recently deleted</source>
         <translation>최근 삭제한 대화</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="53" />
+        <location filename="../file_actions.py" line="61" />
         <source>Deleted conversations are kept for %1 days, then erased. Choose the ones to bring back, then press Restore.</source>
         <translation>삭제한 대화는 %1일 동안 보관된 뒤 지워집니다. 되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="63" />
+        <location filename="../file_actions.py" line="71" />
         <source>Untitled conversation</source>
         <translation>제목 없는 대화</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="67" />
+        <location filename="../file_actions.py" line="75" />
         <source>The trash is empty.</source>
         <translation>휴지통이 비어 있습니다.</translation>
     </message>
     <message>
-        <location filename="../_window_files.py" line="71" />
+        <location filename="../file_actions.py" line="79" />
         <source>Restore</source>
         <translation>복원</translation>
     </message>
@@ -829,33 +1189,33 @@
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="55" />
+        <location filename="../settings_dialog.py" line="57" />
         <source>Settings</source>
         <translation>설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="56" />
+        <location filename="../settings_dialog.py" line="58" />
         <source>Language</source>
         <translation>언어</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="57" />
+        <location filename="../settings_dialog.py" line="59" />
         <source>Theme</source>
         <translation>테마</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="61" />
-        <location filename="../settings_dialog.py" line="67" />
+        <location filename="../settings_dialog.py" line="63" />
+        <location filename="../settings_dialog.py" line="69" />
         <source>System default</source>
         <translation>시스템 설정 따르기</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="68" />
+        <location filename="../settings_dialog.py" line="70" />
         <source>Light</source>
         <translation>밝게</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="69" />
+        <location filename="../settings_dialog.py" line="71" />
         <source>Dark</source>
         <translation>어둡게</translation>
     </message>
@@ -930,14 +1290,6 @@
         <location filename="../welcome.py" line="52" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
-    </message>
-</context>
-<context>
-    <name>WindowBase</name>
-    <message>
-        <location filename="../_window_base.py" line="102" />
-        <source>New chat</source>
-        <translation>새 대화</translation>
     </message>
 </context>
 </TS>

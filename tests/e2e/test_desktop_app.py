@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +24,9 @@ from bllossom_core.store import ConversationStore, Message
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = REPO_ROOT / ".venv" / "bin" / "bllossom-desktop"
+# The app's command beside the interpreter running the tests, whatever environment that
+# is (a venv, an installed package, CI), not a fixed .venv path.
+APP = Path(sys.executable).with_name("bllossom-desktop")
 MISSING = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
 
 

@@ -132,3 +132,25 @@ def test_a_closed_output_pipe_ends_quietly() -> None:
 def test_check_settings_is_one_function_for_every_front_end() -> None:
     with pytest.raises(InputError, match=r"--top-p must be above 0 and at most 1, not 1\.5\."):
         check_settings(GenerationSettings(top_p=1.5))
+
+
+def test_info_and_the_device_report_count_layers_the_same_way(capsys) -> None:  # type: ignore[no-untyped-def]
+    """`bllossom info` says 31 layers where the device report says 31/31 (30 blocks plus
+    the output layer llama.cpp offloads too), not 30 against 31."""
+    from bllossom_core.engine import LocalEngine
+    from tests.fixtures.gguf_models import fixture_gguf
+
+    model = fixture_gguf("llama2-spm-ko")
+    assert cli.main(["info", str(model), "--json"]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)
+    engine = LocalEngine.load(model, context_size=256)
+    try:
+        assert summary["layers"] == engine.device.total_layers == summary["blocks"] + 1
+    finally:
+        engine.close()
+    assert cli.main(["info", str(model)]) == 0
+    assert f"{summary['layers']} layers ({summary['blocks']} transformer blocks" in (
+        capsys.readouterr().out
+    )

@@ -28,4 +28,8 @@ def make_window(qtbot):  # type: ignore[no-untyped-def]
 
     yield make
     for window in windows:
+        # Closed as a user would close it: running operations stop and end before the
+        # window (and the widgets their results go to) is deleted.
+        window.close()
+        qtbot.waitUntil(lambda window=window: window.closed, timeout=30_000)
         window.languages.apply("en")

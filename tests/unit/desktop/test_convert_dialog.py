@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import desktop.convert_dialog
 from converter import ConversionResult, VerificationReport
 from desktop.convert_dialog import ConvertDialog
-from desktop.services import Services
+from desktop.ops import OpRunner
 
 
 def test_conversion_reports_progress_and_verification(qtbot, make_checkpoint, tmp_path) -> None:  # type: ignore[no-untyped-def]
     source: Path = make_checkpoint(family="llama2-spm")
-    dialog = ConvertDialog(Services())
+    dialog = ConvertDialog(OpRunner())
     qtbot.addWidget(dialog)
     dialog.show()
     results: list[object] = []
@@ -28,6 +29,9 @@ def test_conversion_reports_progress_and_verification(qtbot, make_checkpoint, tm
     dialog.quant_combo.setCurrentIndex(dialog.quant_combo.findData("Q8_0"))
     assert dialog.output_edit.text() == str(output)
     dialog.quant_combo.setCurrentIndex(dialog.quant_combo.findData("F16"))
+    # Off by default (it needs the heavy extra and the whole checkpoint in float32).
+    assert not dialog.verify_check.isChecked()
+    dialog.verify_check.setChecked(True)
     dialog.start()
     assert not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: not dialog.running, timeout=120_000)
@@ -41,7 +45,7 @@ def test_conversion_reports_progress_and_verification(qtbot, make_checkpoint, tm
 
 def test_cancel_leaves_nothing_behind(qtbot, make_checkpoint, tmp_path) -> None:  # type: ignore[no-untyped-def]
     source: Path = make_checkpoint(family="llama2-spm")
-    dialog = ConvertDialog(Services())
+    dialog = ConvertDialog(OpRunner())
     qtbot.addWidget(dialog)
     dialog.source_edit.setText(str(source))
     output = tmp_path / "cancelled.gguf"
@@ -58,7 +62,7 @@ def test_cancel_leaves_nothing_behind(qtbot, make_checkpoint, tmp_path) -> None:
 def test_cancelled_verification_keeps_and_opens_the_model(qtbot, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     output = tmp_path / "tiny-Q8_0.gguf"
 
-    def convert_then_cancel_verify(source, out, quant, progress, cancel, verify=True):  # type: ignore[no-untyped-def]
+    def convert_then_cancel_verify(source, out, quant, *, verify, progress, cancel):  # type: ignore[no-untyped-def]
         # What converter.convert returns when the user cancels during verification.
         return ConversionResult(
             output=out,
@@ -72,8 +76,8 @@ def test_cancelled_verification_keeps_and_opens_the_model(qtbot, monkeypatch, tm
             verification=VerificationReport(out, cancelled=True),
         )
 
-    monkeypatch.setattr(Services, "convert", staticmethod(convert_then_cancel_verify))
-    dialog = ConvertDialog(Services())
+    monkeypatch.setattr(desktop.convert_dialog, "convert", convert_then_cancel_verify)
+    dialog = ConvertDialog(OpRunner())
     qtbot.addWidget(dialog)
     results: list[object] = []
     dialog.converted.connect(results.append)

@@ -10,8 +10,8 @@ from pathlib import Path
 import PySide6
 import pytest
 
-from desktop._window_files import RecentlyDeletedDialog
 from desktop.convert_dialog import ConvertDialog
+from desktop.file_actions import RecentlyDeletedDialog
 from desktop.i18n import I18N_DIR, compiled_catalog
 from desktop.models import ModelsDialog
 from desktop.qt import (
@@ -162,18 +162,18 @@ def test_every_visible_string_is_korean(qtbot, make_window) -> None:  # type: ig
     use_engine(window, ScriptedEngine([["답변"], ["다른 답변"]]))
     window.chat.input.setPlainText("질문")
     window.chat.input.submit()
-    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
-    window.regenerate(window.chat.view.widgets[-1].message.id)
-    qtbot.waitUntil(lambda: not window.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not window.ops.busy, timeout=5000)
+    window.conversation.regenerate(window.chat.view.widgets[-1].message.id)
+    qtbot.waitUntil(lambda: not window.ops.busy, timeout=5000)
     window.sidebar.undo_bar.show()
     problems = untranslated(visible_texts(window))
     dialogs: list[QWidget] = [
         SettingsDialog("ko", "light", window),
-        ConversationSettingsDialog(window.current_options(), window),
+        ConversationSettingsDialog(window.conversation.options(), None, window),
         ModelsDialog(
             [RegisteredModel(name="tiny", path="/m/tiny.gguf", size_bytes=10)], "", window
         ),
-        ConvertDialog(window.services, window),
+        ConvertDialog(window.ops, window),
         RecentlyDeletedDialog([ConversationEntry(1, "질문")], window),
         RecentlyDeletedDialog([], window),
     ]

@@ -11,11 +11,17 @@ from desktop.settings import AppSettings
 from tests.unit.desktop.scripted import ScriptedEngine, use_engine
 
 
+def settle(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """Wait until every background operation of the window has ended."""
+    qtbot.waitUntil(lambda: not window.ops.busy, timeout=10_000)
+
+
 def send(qtbot, window, text: str) -> None:  # type: ignore[no-untyped-def]
     box = window.chat.input
     box.setPlainText(text)
     qtbot.keyClick(box, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not window.busy, timeout=5000)
+    settle(qtbot, window)
 
 
 def shown_texts(window) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -59,14 +65,14 @@ def test_stop_button_and_escape_stop_generation(qtbot, make_window) -> None:  # 
     window.chat.input.setPlainText("길게 말해줘")
     qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
     assert window.chat.send_button.text() == "Stop"
-    qtbot.waitUntil(lambda: window.generation is not None, timeout=5000)
-    worker = window.generation
+    op = window.conversation._reply_op
+    assert op is not None
     qtbot.waitUntil(lambda: window.chat.view.streamed_text == "첫", timeout=5000)
     # Editing another message is ignored while the reply is being written.
     qtbot.mouseClick(window.chat.view.widgets[0].edit_button, Qt.MouseButton.LeftButton)
-    assert window.editing_message_id is None
+    assert window.conversation.editing_message_id is None
     qtbot.keyClick(window.chat.input, Qt.Key.Key_Escape)
-    assert worker.cancel.cancelled
+    assert op.cancel_token.cancelled
     gate.set()
     qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     assert window.chat.send_button.text() == "Send"
@@ -87,6 +93,7 @@ def test_regenerate_keeps_versions_browsable(qtbot, make_window) -> None:  # typ
     assert last.message.text == "second answer"
     assert last.version_label.text() == "2/2" and last.version_label.isVisible()
     qtbot.mouseClick(last.previous_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert shown_texts(window)[-1] == ("assistant", "first answer")
     assert window.chat.view.widgets[-1].version_label.text() == "1/2"
 
@@ -106,6 +113,7 @@ def test_edit_user_message_creates_branch_and_keeps_old(qtbot, make_window) -> N
     edited = window.chat.view.widgets[0]
     assert edited.version_label.text() == "2/2"
     qtbot.mouseClick(edited.previous_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert shown_texts(window) == [("user", "원래 질문"), ("assistant", "answer one")]
 
 
@@ -130,16 +138,19 @@ def test_sidebar_new_rename_delete_undo_and_reopen(qtbot, make_window) -> None: 
     titles = [window.sidebar.list.item(i).text() for i in range(window.sidebar.list.count())]
     assert titles == ["두 번째 대화", "첫 번째 대화"]  # newest first
     window.sidebar._on_item_activated(window.sidebar.list.item(1))
+    settle(qtbot, window)
     assert shown_texts(window)[0] == ("user", "첫 번째 대화")
     item = window.sidebar.list.currentItem()
     item.setText("이름 바꾼 대화")
+    settle(qtbot, window)
     assert ConversationStore().get_conversation(window.conversation_id).title == "이름 바꾼 대화"
     qtbot.waitUntil(lambda: window.sidebar.list.item(0).text() == "이름 바꾼 대화")
     window.sidebar.list.setCurrentRow(0)
     qtbot.mouseClick(window.sidebar.delete_button, Qt.MouseButton.LeftButton)
-    assert window.sidebar.list.count() == 1 and window.sidebar.undo_bar.isVisible()
+    assert window.sidebar.undo_bar.isVisible()
+    qtbot.waitUntil(lambda: window.sidebar.list.count() == 1)
     qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
-    assert window.sidebar.list.count() == 2
+    qtbot.waitUntil(lambda: window.sidebar.list.count() == 2)
 
 
 def test_search_finds_korean_words_of_any_length(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
@@ -170,6 +181,7 @@ def test_conversation_draft_and_geometry_survive_restart(qtbot, make_window) -> 
     window.splitter.setSizes([200, 700])
     window.close()
     restarted = make_window()
+    settle(qtbot, restarted)
     assert shown_texts(restarted) == [("user", "기억해줘"), ("assistant", "ok")]
     assert restarted.chat.input.toPlainText() == "아직 안 보낸 초안"
     assert (restarted.size().width(), restarted.size().height()) == (700, 500)
@@ -177,14 +189,15 @@ def test_conversation_draft_and_geometry_survive_restart(qtbot, make_window) -> 
 
 
 def test_conversation_settings_are_per_conversation(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    from desktop.settings_dialog import ConversationOptions
+    from bllossom_core.session import ConversationOptions
 
     window = make_window()
     engine = ScriptedEngine([["a"], ["b"]])
     use_engine(window, engine)
-    options = window.current_options()
+    options = window.conversation.options()
     assert options.settings.temperature == 0.2 and options.settings.top_k == 40
-    window._apply_options(ConversationOptions("짧게 답해.", "auto", options.settings))
+    window.conversation.apply_options(ConversationOptions("짧게 답해.", "auto", options.settings))
+    settle(qtbot, window)
     send(qtbot, window, "질문")
     assert engine.prompts[0][0].content == "짧게 답해."
     conversation = ConversationStore().get_conversation(window.conversation_id)
@@ -195,13 +208,14 @@ def test_corrupt_model_error_is_shown_in_korean(qtbot, make_window, tmp_path) ->
     window = make_window(language="ko")
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 30)
-    window.open_model_file(broken)
+    window.models.open_file(broken)
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None)
     box = window.findChild(QMessageBox, "errorBox")
-    assert box is not None
-    assert box.text() == "모델 파일이 손상되었거나 GGUF 파일이 아닙니다."
+    # The headline in Korean (chosen by the error's code), then the specific sentence.
+    assert "모델 파일이 손상되었거나 GGUF 파일이 아닙니다." in box.text()
+    assert str(broken) in box.text()
     assert "다시" in box.informativeText()
-    assert str(broken) in box.detailedText() or "GGUF" in box.detailedText()
-    assert window.engine is None
+    assert window.models.engine is None
     assert isinstance(GGUFError("x"), Exception)
 
 
@@ -210,14 +224,15 @@ def test_real_model_loads_in_background_and_queued_message_is_sent(qtbot, make_w
 
     model = fixture_gguf("llama2-spm-ko")
     window = make_window()
-    window.open_model_file(model)
-    # The call returned at once: the model loads in a worker thread.
-    assert window.engine is None and window.loading_model is not None
+    window.models.open_file(model)
+    # The call returned at once: the model is read and loaded in worker threads.
+    assert window.models.engine is None
+    qtbot.waitUntil(lambda: window.models.loading is not None, timeout=10_000)
     assert window.status.model_label.text().startswith("Loading")
     window.chat.input.setPlainText("모델이 준비되면 보내 주세요")
     window.chat.input.submit()
     assert window.chat.input.toPlainText() == "모델이 준비되면 보내 주세요"  # kept, queued
-    qtbot.waitUntil(lambda: window.engine is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.models.engine is not None, timeout=60_000)
     qtbot.waitUntil(lambda: len(window.chat.view.widgets) == 2, timeout=10_000)
     qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
     assert window.chat.input.toPlainText() == ""
@@ -231,8 +246,8 @@ def test_real_model_loads_in_background_and_queued_message_is_sent(qtbot, make_w
 
 
 def test_template_choice_reloads_the_model_with_it(qtbot, make_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from desktop.services import Services
-    from desktop.settings_dialog import ConversationOptions
+    import desktop.model_manager
+    from bllossom_core.session import ConversationOptions
 
     window = make_window()
     use_engine(window, ScriptedEngine([["a"]]))
@@ -242,16 +257,19 @@ def test_template_choice_reloads_the_model_with_it(qtbot, make_window, monkeypat
         loads.append(template)
         return ScriptedEngine([["b"]])
 
-    monkeypatch.setattr(Services, "load_engine", staticmethod(load_engine))
-    options = window.current_options()
-    window._apply_options(ConversationOptions(options.system_prompt, "llama3", options.settings))
-    qtbot.waitUntil(lambda: window.engine_template == "llama3", timeout=5000)
+    monkeypatch.setattr(desktop.model_manager, "load_engine", load_engine)
+    options = window.conversation.options()
+    window.conversation.apply_options(
+        ConversationOptions(options.system_prompt, "llama3", options.settings)
+    )
+    qtbot.waitUntil(lambda: window.models.template == "llama3", timeout=5000)
+    settle(qtbot, window)
     assert loads == ["llama3"]
     send(qtbot, window, "질문")
     assert ConversationStore().get_conversation(window.conversation_id).template == "llama3"
     # A conversation with the automatic template switches the model back.
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.engine_template == "auto", timeout=5000)
+    window.conversation.new()
+    qtbot.waitUntil(lambda: window.models.template == "auto", timeout=5000)
     assert loads == ["llama3", "auto"]
 
 
@@ -264,6 +282,7 @@ def test_closing_while_generating_saves_the_partial_reply(qtbot, make_window) ->
     qtbot.waitUntil(lambda: window.chat.view.streamed_text == "부분", timeout=5000)
     gate.set()
     window.close()  # stops the reply, waits for the worker, saves everything
+    qtbot.waitUntil(lambda: window.closed, timeout=10_000)
     store = ConversationStore()
     (conversation,) = store.list_conversations()
     reply = store.thread(conversation.id)[-1]
@@ -286,8 +305,10 @@ def test_regenerate_after_a_failed_empty_reply_sends_the_right_prompt(qtbot, mak
     window = make_window()
     engine = ScriptedEngine([["다시 쓴 첫 답"]])
     use_engine(window, engine)
-    window.open_conversation(conversation.id)
-    window.regenerate(first_reply.id)
+    settle(qtbot, window)
+    window.conversation.open(conversation.id)
+    settle(qtbot, window)
+    window.conversation.regenerate(first_reply.id)
     qtbot.waitUntil(lambda: not window.busy, timeout=5000)
     # Only what led to the first reply: not the later turns, not the old version.
     assert [(m.role, m.content) for m in engine.prompts[-1]] == [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bllossom_core._format import human_size
+from bllossom_core import human_size
 from bllossom_core.store import ConversationStore
 from desktop.models import ModelsDialog
 from desktop.qt import QMessageBox
@@ -44,26 +44,27 @@ def test_remove_and_human_sizes(qtbot) -> None:  # type: ignore[no-untyped-def]
 
 def test_remote_endpoint_is_registered_and_used(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
-    window.show_models_dialog()
+    window.models.show_models_dialog()
     dialog = window.findChild(ModelsDialog)
     dialog.url_edit.setText("http://127.0.0.1:9/v1")
     dialog.key_edit.setText("sk-test")
     dialog.name_edit.setText("bllossom-remote")
     dialog.add_remote_button.click()
-    qtbot.waitUntil(lambda: window.engine is not None, timeout=10_000)
-    assert window.engine.device.backend == "remote"
+    qtbot.waitUntil(lambda: window.models.engine is not None, timeout=10_000)
+    assert window.models.engine.device.backend == "remote"
     assert window.status.device_label.text() == "Remote server"
     saved = AppSettings.load()
     assert saved.last_model == "http://127.0.0.1:9/v1"
     assert (
         saved.models[0].api_key == "sk-test" and saved.models[0].remote_model == "bllossom-remote"
     )
-    # Nothing listens there: the error is explained, the question and the failed reply kept.
+    # Nothing listens there: the error says so, and as the reply could not start nothing
+    # was stored; the question stays in the input box to send again.
     window.chat.input.setPlainText("들리나요?")
     window.chat.input.submit()
     qtbot.waitUntil(lambda: not window.busy, timeout=30_000)
     box = window.findChild(QMessageBox, "errorBox")
-    assert box is not None and box.text() == "The remote server did not answer properly."
-    thread = ConversationStore().thread(window.conversation_id)
-    assert thread[0].text == "들리나요?"
-    assert not thread[1].complete and thread[1].error
+    assert box is not None and "Could not connect to the server." in box.text()
+    assert "127.0.0.1:9" in box.text()
+    assert window.chat.input.toPlainText() == "들리나요?"
+    assert ConversationStore().list_conversations() == []

@@ -1,0 +1,175 @@
+"""The model the app talks to: opening GGUF files and remote servers, loading them off
+the GUI thread, the models and conversion dialogs.
+
+Owns ``engine`` (the loaded model, or ``None``) and says when it changes; nothing
+else in the app assigns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bllossom_core import LocalEngine, RemoteEngine, read_gguf_info
+from bllossom_core.errors import ErrorCode, InputError
+from bllossom_core.types import ChatEngine
+from desktop.context import AppContext
+from desktop.convert_dialog import ConvertDialog
+from desktop.models import ModelsDialog
+from desktop.ops import OpContext
+from desktop.qt import QFileDialog, QObject, Signal
+from desktop.settings import RegisteredModel
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    size_bytes: int
+    quantization: str
+    architecture: str
+    context_length: int | None
+
+
+def inspect_model(path: Path | str) -> ModelInfo:
+    """Read a GGUF's header safely (no weights): name, size, quantization."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"{path} does not exist.",
+            hint="Choose an existing .gguf file.",
+            path=path,
+            code=ErrorCode.MODEL_FILE_MISSING,
+        )
+    info = read_gguf_info(path)
+    return ModelInfo(
+        name=info.name,
+        path=path,
+        size_bytes=info.file_size,
+        quantization=info.quantization,
+        architecture=info.architecture,
+        context_length=info.context_length,
+    )
+
+
+def registered(info: ModelInfo) -> RegisteredModel:
+    return RegisteredModel(
+        name=info.name,
+        path=str(info.path.resolve()),
+        size_bytes=info.size_bytes,
+        quantization=info.quantization,
+    )
+
+
+def load_engine(model: RegisteredModel, template: str) -> ChatEngine:
+    """Open a model; slow (seconds), so only ever called inside an operation."""
+    if model.is_remote:
+        return RemoteEngine(model.base_url, model.api_key or None, model=model.remote_model or None)
+    inspect_model(model.path)  # a missing or corrupt file fails here, fast and safely
+    return LocalEngine.load(model.path, template=template)
+
+
+class ModelManager(QObject):
+    engine_changed = Signal()
+    """The engine was replaced (or is ``None`` again)."""
+    loading_changed = Signal()
+    """A load started or ended (successfully or not)."""
+
+    def __init__(self, context: AppContext) -> None:
+        super().__init__(context.window)
+        self._context = context
+        self.engine: ChatEngine | None = None
+        self.model: RegisteredModel | None = None
+        self.template = "auto"
+        """The chat template the engine was loaded with."""
+        self.loading: RegisteredModel | None = None
+
+    # ------------------------------------------------------------------ opening
+    def choose_file(self) -> None:
+        window = self._context.window
+        path, _ = QFileDialog.getOpenFileName(
+            window, self.tr("Open a GGUF model"), str(Path.home()), self.tr("GGUF models (*.gguf)")
+        )
+        if path:
+            self.open_file(Path(path))
+
+    def open_file(self, path: Path, template: str = "auto") -> None:
+        self._context.ops.run(
+            "inspect model",
+            lambda _ctx: registered(inspect_model(path)),
+            lambda model: self.load(model, template),
+        )
+
+    def load(self, model: RegisteredModel, template: str = "auto") -> None:
+        """Load ``model`` off the GUI thread; the current engine stays until it is ready."""
+        if self.loading is not None:
+            return
+        self.loading = model
+        self._context.status.set_loading(model.name)
+        self.loading_changed.emit()
+
+        def load(_ctx: OpContext) -> ChatEngine:
+            return load_engine(model, template)
+
+        self._context.ops.run(
+            "load model",
+            load,
+            lambda engine: self._loaded(model, engine, template),
+            lambda error: self._failed(error),
+        )
+
+    def ensure_template(self, template: str) -> None:
+        """Reload the local model when a conversation asks for another chat template."""
+        model = self.model
+        if model is None or model.is_remote or self.loading is not None:
+            return
+        if template != self.template:
+            self.load(model, template)
+
+    def _loaded(self, model: RegisteredModel, engine: ChatEngine, template: str) -> None:
+        previous = self.engine
+        self.engine, self.model, self.template, self.loading = engine, model, template, None
+        if previous is not None:
+            previous.close()  # frees its memory as soon as any reply on it ends
+        settings = self._context.settings
+        settings.register_model(model)
+        settings.last_model = model.key
+        self._context.save_settings()
+        self._context.status.set_model(model.name, model.quantization, engine.device)
+        self.loading_changed.emit()
+        self.engine_changed.emit()
+
+    def _failed(self, error: BaseException) -> None:
+        self.loading = None
+        model, engine = self.model, self.engine
+        self._context.status.set_model(
+            model.name if model else None,
+            model.quantization if model else "",
+            engine.device if engine else None,
+        )
+        self.loading_changed.emit()
+        self._context.show_error(error)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    # ------------------------------------------------------------------ dialogs
+    def show_models_dialog(self) -> None:
+        settings = self._context.settings
+        dialog = ModelsDialog(settings.models, settings.last_model, self._context.window)
+        dialog.model_chosen.connect(self.load)
+        dialog.model_removed.connect(self._forget)
+        dialog.open_file_requested.connect(dialog.accept)
+        dialog.open_file_requested.connect(self.choose_file)
+        dialog.open()
+
+    def _forget(self, key: str) -> None:
+        self._context.settings.forget_model(key)
+        self._context.save_settings()
+
+    def show_convert_dialog(self) -> None:
+        dialog = ConvertDialog(self._context.ops, self._context.window)
+        dialog.converted.connect(lambda result: self.open_file(Path(result.output)))
+        dialog.open()
