@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bllossom_core.errors import InvalidSettingError
 from bllossom_core.session import ConversationOptions
-from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
+from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT, TEMPLATE_CHOICES
 from bllossom_core.types import GenerationSettings, check_settings
 from desktop.i18n import is_language_change
 from desktop.qt import (
@@ -21,9 +21,6 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-
-TEMPLATES = ("auto", "llama2-bllossom", "llama3")
-"""Chat templates offered in the UI; ``auto`` means "as the GGUF says"."""
 
 
 class SettingsDialog(QDialog):
@@ -192,11 +189,15 @@ class ConversationSettingsDialog(QDialog):
             "auto": self.tr("Automatic (from the GGUF file)"),
             "llama2-bllossom": self.tr("Llama-2 Bllossom"),
             "llama3": self.tr("Llama-3"),
+            "chatml": self.tr("ChatML (Qwen, SmolLM)"),
+            "gemma": self.tr("Gemma"),
+            "gguf": self.tr("Always the GGUF file's own template"),
         }
         current = self.template.currentData() or self._template_value
         self.template.clear()
-        for key in TEMPLATES:
-            self.template.addItem(names[key], key)
+        # The core's one template list; a template added there shows with its own label.
+        for key, label in TEMPLATE_CHOICES:
+            self.template.addItem(names.get(key, label), key)
         self.template.setCurrentIndex(max(0, self.template.findData(current)))
 
     def changeEvent(self, event: QEvent) -> None:

@@ -156,82 +156,97 @@
 <context>
     <name>ConversationSettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="179" />
+        <location filename="../settings_dialog.py" line="176" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="181" />
+        <location filename="../settings_dialog.py" line="178" />
         <source>System prompt</source>
         <translation>시스템 프롬프트</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="182" />
+        <location filename="../settings_dialog.py" line="179" />
         <source>Chat template</source>
         <translation>채팅 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="183" />
+        <location filename="../settings_dialog.py" line="180" />
         <source>Temperature</source>
         <translation>온도(temperature)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="184" />
+        <location filename="../settings_dialog.py" line="181" />
         <source>Top-p</source>
         <translation>Top-p 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="185" />
+        <location filename="../settings_dialog.py" line="182" />
         <source>Top-k</source>
         <translation>Top-k 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="186" />
+        <location filename="../settings_dialog.py" line="183" />
         <source>Repetition penalty</source>
         <translation>반복 억제</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="187" />
+        <location filename="../settings_dialog.py" line="184" />
         <source>Maximum reply length (tokens)</source>
         <translation>최대 답변 길이(토큰)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="192" />
+        <location filename="../settings_dialog.py" line="189" />
         <source>Automatic (from the GGUF file)</source>
         <translation>자동 (GGUF 파일 기준)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="193" />
+        <location filename="../settings_dialog.py" line="190" />
         <source>Llama-2 Bllossom</source>
         <translation>Llama-2 Bllossom 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="194" />
+        <location filename="../settings_dialog.py" line="191" />
         <source>Llama-3</source>
         <translation>Llama-3 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="229" />
+        <location filename="../settings_dialog.py" line="192" />
+        <source>ChatML (Qwen, SmolLM)</source>
+        <translation>ChatML 형식 (Qwen, SmolLM)</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="193" />
+        <source>Gemma</source>
+        <translation>Gemma 형식</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="194" />
+        <source>Always the GGUF file's own template</source>
+        <translation>항상 GGUF 파일 자체의 템플릿</translation>
+    </message>
+    <message>
+        <location filename="../settings_dialog.py" line="230" />
         <source>Temperature must be 0 or more.</source>
         <translation>Temperature는 0 이상이어야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="230" />
+        <location filename="../settings_dialog.py" line="231" />
         <source>Top-p must be above 0 and at most 1.</source>
         <translation>Top-p는 0보다 크고 1 이하여야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="231" />
+        <location filename="../settings_dialog.py" line="232" />
         <source>Top-k must be 0 (all tokens) or more.</source>
         <translation>Top-k는 0(모든 토큰) 이상이어야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="234" />
+        <location filename="../settings_dialog.py" line="235" />
         <source>The repetition penalty must be above 0.</source>
         <translation>반복 페널티는 0보다 커야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="239" />
+        <location filename="../settings_dialog.py" line="240" />
         <source>The maximum reply length must be between 1 and the context size (%1).</source>
         <translation>최대 답변 길이는 1 이상, 컨텍스트 크기(%1) 이하여야 합니다.</translation>
     </message>
@@ -1189,33 +1204,33 @@
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="57" />
+        <location filename="../settings_dialog.py" line="54" />
         <source>Settings</source>
         <translation>설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="58" />
+        <location filename="../settings_dialog.py" line="55" />
         <source>Language</source>
         <translation>언어</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="59" />
+        <location filename="../settings_dialog.py" line="56" />
         <source>Theme</source>
         <translation>테마</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="63" />
-        <location filename="../settings_dialog.py" line="69" />
+        <location filename="../settings_dialog.py" line="60" />
+        <location filename="../settings_dialog.py" line="66" />
         <source>System default</source>
         <translation>시스템 설정 따르기</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="70" />
+        <location filename="../settings_dialog.py" line="67" />
         <source>Light</source>
         <translation>밝게</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="71" />
+        <location filename="../settings_dialog.py" line="68" />
         <source>Dark</source>
         <translation>어둡게</translation>
     </message>
