@@ -3,17 +3,13 @@ ConversationStore (the Markdown export is in ``_markdown``)."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
 import sqlite3
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bllossom_core.errors import DiskFullError, InputError, StorageError
+from bllossom_core.errors import InputError, StorageError
+from bllossom_core.fileio import atomic_write_text, storage_error
 from bllossom_core.store._markdown import model_file_name
 from bllossom_core.store._records import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 from bllossom_core.store._writes import clean, search_copy
@@ -152,57 +148,14 @@ def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any], now: fl
 
 
 def write_export(path: Path, content: str, *, overwrite: bool = False) -> None:
-    """Write via a temporary file and rename, so a failure never leaves half a file.
-
-    An existing file is refused unless ``overwrite``; a folder always is. The new file
-    gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s ``0o600``.
-    """
+    """Write an export with :mod:`bllossom_core.fileio`'s atomic writer (never half a
+    file; an existing file only with ``overwrite``), creating its folder if needed."""
     if path.is_dir():
         raise StorageError(
             f"{path} is a folder.", hint=f"Give a file name, e.g. {path / 'chat.md'}.", path=path
         )
-    if path.exists() and not overwrite:
-        raise StorageError(
-            f"{path} already exists; it was left unchanged.",
-            hint="Choose another file name.",
-            path=path,
-        )
-    temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(content)
-            stream.flush()
-            os.chmod(stream.fileno(), _new_file_mode(path))
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        temporary = None
     except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise DiskFullError(
-                f"The disk is full; {path} was not written.",
-                hint="Free some space and retry.",
-                path=path,
-            ) from error
-        if error.errno == errno.EISDIR:
-            raise StorageError(
-                f"{path} is a folder.", hint="Give a file name.", path=path
-            ) from error
-        raise StorageError(
-            f"Could not write {path}: {error.strerror}.",
-            hint="Choose a folder you can write to.",
-            path=path,
-        ) from error
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
-
-
-def _new_file_mode(path: Path) -> int:
-    """An overwritten file keeps its mode; a new one gets what ``open()`` would give it."""
-    with contextlib.suppress(OSError):
-        return stat.S_IMODE(path.stat().st_mode)
-    umask = os.umask(0)  # the only portable way to read it
-    os.umask(umask)
-    return 0o666 & ~umask
+        raise storage_error(error, path) from error
+    atomic_write_text(path, content, overwrite=overwrite)

@@ -93,3 +93,21 @@ def test_damaged_database_advice_does_not_name_app_buttons(tmp_path: Path) -> No
     assert "choose '" not in hint.lower() and "'Start a new database'" not in hint
     assert "move the damaged file aside" in hint and "start a new database" in hint
     assert "nothing is deleted" in hint
+
+
+def test_export_never_touches_the_process_umask(
+    store: ConversationStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the umask means setting it, for every thread at once (a file another
+    thread creates meanwhile would get mode 0o666): the export uses the shared atomic
+    writer, which lets the kernel apply the umask instead."""
+
+    def umask_changed(mask: int) -> int:
+        raise AssertionError(f"os.umask({mask:#o}) called during an export")
+
+    monkeypatch.setattr(os, "umask", umask_changed)
+    written = store.export_file(tmp_path / "new.md")
+    assert "보관할 질문" in written.read_text("utf-8")
+    store.export_file(tmp_path / "new.md", overwrite=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    store.close()
