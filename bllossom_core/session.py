@@ -303,6 +303,7 @@ class ChatSession:
         cancel = cancel or CancelToken()
         stream = engine.stream_chat(history, self.options.settings, cancel)
         try:
+            self._record_model(original.conversation_id, engine)
             writer = self.store.regenerate(message_id)
         except BaseException:
             stream.close()
@@ -338,6 +339,7 @@ class ChatSession:
                     settings=options.settings,
                 ).id
             conversation_id = self._conversation_id
+            self._record_model(conversation_id, engine)
             if parent is _ACTIVE_LEAF:
                 question = self.store.add_message(conversation_id, "user", text)
             else:
@@ -348,6 +350,13 @@ class ChatSession:
             stream.close()  # never leave the engine taken (see the module's rules)
             raise
         return Reply(stream, writer, cancel, question.id)
+
+    def _record_model(self, conversation_id: int, engine: ChatEngine) -> None:
+        """The conversation names the model that answers it now (the user may have
+        switched models since it began)."""
+        model = self.model_name or engine.display_name
+        if self.store.get_conversation(conversation_id).model != model:
+            self.store.update_conversation(conversation_id, model=model)
 
     def _unanswered_question(self) -> Message | None:
         thread = self.thread()

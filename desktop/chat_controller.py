@@ -103,6 +103,7 @@ class ChatController(QObject):
         page.view.regenerate_requested.connect(self.regenerate)
         page.view.version_requested.connect(self.switch_version)
         models.engine_changed.connect(self._on_engine_changed)
+        models.loading_changed.connect(self._on_loading_changed)
 
     # ------------------------------------------------------------------ state
     @property
@@ -128,9 +129,15 @@ class ChatController(QObject):
         self._show_title("")
         self._load_draft()
         self._context.settings.last_conversation = ""
+        self._context.status.set_stats(None)  # the numbers belonged to the previous chat
         self.conversation_changed.emit(None)
         self._models.ensure_template(self.session.options.template)
         self.page.input.setFocus()
+        if self._models.engine is None and self._models.loading is None:
+            self._context.status.showMessage(self._no_model_text(), 8000)
+
+    def _no_model_text(self) -> str:
+        return self.tr("No model is loaded: open one with File › Models and remote servers…")
 
     def open(self, conversation_id: int, then_show: int | None = None) -> None:
         """Show a saved conversation (read off the GUI thread); ``then_show`` scrolls to a
@@ -154,6 +161,7 @@ class ChatController(QObject):
             self.save_draft()
             self._end_edit()
             self.session = opened.session
+            self._context.status.set_stats(None)  # the numbers belonged to the previous chat
             self.page.view.set_messages(opened.thread, scroll=then_show is None)
             self._show_title(opened.title)
             self._load_draft()
@@ -200,18 +208,17 @@ class ChatController(QObject):
         if self.busy:
             self.page.input.setPlainText(text)
             return
-        if self._models.engine is None:
+        if self._models.engine is None or self._models.loading is not None:
             self.page.input.setPlainText(text)
             if self._models.loading is not None:
-                # Sent as soon as the model is ready; the text stays editable meanwhile.
+                # Sent as soon as the model being loaded is ready (never to the one it
+                # replaces); the text stays editable meanwhile.
                 self._queued_text = text
                 self._context.status.showMessage(
                     self.tr("The message will be sent when the model is ready.")
                 )
             else:
-                self._context.status.showMessage(
-                    self.tr("Open a model first: File › Open a GGUF file…"), 8000
-                )
+                self._context.status.showMessage(self._no_model_text(), 8000)
             return
         editing = self.editing_message_id
         session = self.session
@@ -226,10 +233,8 @@ class ChatController(QObject):
     def regenerate(self, message_id: int) -> None:
         if self.busy:
             return
-        if self._models.engine is None:
-            self._context.status.showMessage(
-                self.tr("Open a model first: File › Open a GGUF file…"), 8000
-            )
+        if self._models.engine is None or self._models.loading is not None:
+            self._context.status.showMessage(self._no_model_text(), 8000)
             return
         session = self.session
         self._run_reply(lambda ctx: session.regenerate(message_id, cancel=ctx.cancel))
@@ -318,6 +323,19 @@ class ChatController(QObject):
             self._queued_text = None
             self._context.status.clearMessage()
             self.page.input.submit()
+
+    def _on_loading_changed(self) -> None:
+        if self._models.loading is None and self._queued_text is not None:
+            # The load ended without a new engine (it failed): the message stays unsent
+            # in the input box, and the user is told.
+            QTimer.singleShot(0, self._drop_queue_if_unsent)
+
+    def _drop_queue_if_unsent(self) -> None:
+        if self._queued_text is not None and self._models.loading is None:
+            self._queued_text = None
+            self._context.status.showMessage(
+                self.tr("The model could not be loaded, so the message was not sent."), 8000
+            )
 
     # ------------------------------------------------------------------ versions, edits
     def switch_version(self, message_id: int) -> None:

@@ -22,6 +22,7 @@ from desktop.qt import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -231,8 +232,20 @@ class ConvertDialog(QDialog):
         self.report.setPlainText(f"{advice}\n\n{detail}")
 
     def reject(self) -> None:
+        """Closing mid-conversion asks first; stopping waits until the partial output is
+        removed (the converter does that before it returns)."""
         op = self._op
-        self.cancel()
         if op is not None:
-            op.wait()  # the converter removes its partial output before it returns
+            if not self.confirm_stop():
+                return
+            self.cancel()
+            op.wait()
         super().reject()
+
+    def confirm_stop(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            self.tr("Stop the conversion?"),
+            self.tr("The conversion is still running. Stop it and delete the partial file?"),
+        )
+        return answer == QMessageBox.StandardButton.Yes

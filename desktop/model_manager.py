@@ -17,7 +17,7 @@ from desktop.context import AppContext
 from desktop.convert_dialog import ConvertDialog
 from desktop.models import ModelsDialog
 from desktop.ops import OpContext
-from desktop.qt import QFileDialog, QObject, Signal
+from desktop.qt import QFileDialog, QMessageBox, QObject, Signal
 from desktop.settings import RegisteredModel
 
 
@@ -171,5 +171,20 @@ class ModelManager(QObject):
 
     def show_convert_dialog(self) -> None:
         dialog = ConvertDialog(self._context.ops, self._context.window)
-        dialog.converted.connect(lambda result: self.open_file(Path(result.output)))
+        dialog.converted.connect(lambda result: self._offer_converted(Path(result.output)))
         dialog.open()
+
+    def _offer_converted(self, output: Path) -> None:
+        """A finished conversion never switches the model silently: ask first."""
+        if self.ask_open_converted(output):
+            self.open_file(output)
+
+    def ask_open_converted(self, output: Path) -> bool:
+        answer = QMessageBox.question(
+            self._context.window,
+            self.tr("Open the new model?"),
+            self.tr("%1 is ready. Open it now? (The current model is closed.)").replace(
+                "%1", output.name
+            ),
+        )
+        return answer == QMessageBox.StandardButton.Yes

@@ -4,20 +4,24 @@
 <context>
     <name>ChatController</name>
     <message>
-        <location filename="../chat_controller.py" line="186" />
+        <location filename="../chat_controller.py" line="140" />
+        <source>No model is loaded: open one with File › Models and remote servers…</source>
+        <translation>불러온 모델이 없습니다. 파일 › 모델 및 원격 서버…에서 모델을 여세요.</translation>
+    </message>
+    <message>
+        <location filename="../chat_controller.py" line="194" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="209" />
+        <location filename="../chat_controller.py" line="218" />
         <source>The message will be sent when the model is ready.</source>
         <translation>모델이 준비되면 메시지를 보냅니다.</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="213" />
-        <location filename="../chat_controller.py" line="231" />
-        <source>Open a model first: File › Open a GGUF file…</source>
-        <translation>먼저 모델을 여세요: 파일 › GGUF 파일 열기…</translation>
+        <location filename="../chat_controller.py" line="337" />
+        <source>The model could not be loaded, so the message was not sent.</source>
+        <translation>모델을 불러오지 못해 메시지를 보내지 않았습니다.</translation>
     </message>
 </context>
 <context>
@@ -254,117 +258,127 @@
 <context>
     <name>ConvertDialog</name>
     <message>
-        <location filename="../convert_dialog.py" line="98" />
+        <location filename="../convert_dialog.py" line="99" />
         <source>Convert a Hugging Face model</source>
         <translation>Hugging Face 모델 변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="99" />
+        <location filename="../convert_dialog.py" line="100" />
         <source>Checkpoint folder or hub id</source>
         <translation>체크포인트 폴더 또는 허브 ID</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="101" />
+        <location filename="../convert_dialog.py" line="102" />
         <source>a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B</source>
         <translation>폴더 경로 또는 예: MLP-KTLim/llama-3-Korean-Bllossom-8B</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="103" />
+        <location filename="../convert_dialog.py" line="104" />
         <source>Browse…</source>
         <translation>찾아보기…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="104" />
+        <location filename="../convert_dialog.py" line="105" />
         <source>Save as</source>
         <translation>저장 위치</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="105" />
+        <location filename="../convert_dialog.py" line="106" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="106" />
+        <location filename="../convert_dialog.py" line="107" />
         <source>Verify the result against the original</source>
         <translation>변환 결과를 원본과 비교해 검증</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="107" />
+        <location filename="../convert_dialog.py" line="108" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="108" />
+        <location filename="../convert_dialog.py" line="109" />
         <source>Cancel conversion</source>
         <translation>변환 취소</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="109" />
+        <location filename="../convert_dialog.py" line="110" />
         <source>Close</source>
         <translation>닫기</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="117" />
+        <location filename="../convert_dialog.py" line="118" />
         <source>Choose the checkpoint folder</source>
         <translation>체크포인트 폴더 선택</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="145" />
+        <location filename="../convert_dialog.py" line="146" />
         <source>Starting…</source>
         <translation>시작하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="158" />
+        <location filename="../convert_dialog.py" line="159" />
         <source>Cancelling…</source>
         <translation>취소하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="176" />
+        <location filename="../convert_dialog.py" line="177" />
         <source>Downloading</source>
         <translation>내려받는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="177" />
+        <location filename="../convert_dialog.py" line="178" />
         <source>Converting</source>
         <translation>변환하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="178" />
+        <location filename="../convert_dialog.py" line="179" />
         <source>Quantizing</source>
         <translation>양자화하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="179" />
+        <location filename="../convert_dialog.py" line="180" />
         <source>Verifying</source>
         <translation>검증하는 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="190" />
+        <location filename="../convert_dialog.py" line="191" />
         <source>about %1 s left</source>
         <translation>약 %1초 남음</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="208" />
+        <location filename="../convert_dialog.py" line="209" />
         <source>Verification was cancelled, so it was not checked against the checkpoint.</source>
         <translation>검증을 취소했으므로 원본 체크포인트와 비교해 확인하지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="213" />
+        <location filename="../convert_dialog.py" line="214" />
         <source>Done.</source>
         <translation>완료했습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="203" />
+        <location filename="../convert_dialog.py" line="248" />
+        <source>Stop the conversion?</source>
+        <translation>변환을 멈출까요?</translation>
+    </message>
+    <message>
+        <location filename="../convert_dialog.py" line="249" />
+        <source>The conversion is still running. Stop it and delete the partial file?</source>
+        <translation>변환이 아직 진행 중입니다. 멈추고 만들다 만 파일을 삭제할까요?</translation>
+    </message>
+    <message>
+        <location filename="../convert_dialog.py" line="204" />
         <source>Saved %1</source>
         <translation>%1에 저장했습니다</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="216" />
+        <location filename="../convert_dialog.py" line="217" />
         <source>Verification report:</source>
         <translation>검증 보고서:</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="226" />
+        <location filename="../convert_dialog.py" line="227" />
         <source>Conversion cancelled; nothing was written.</source>
         <translation>변환을 취소했습니다. 아무 파일도 만들지 않았습니다.</translation>
     </message>
@@ -1083,6 +1097,16 @@
         <location filename="../model_manager.py" line="91" />
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 모델 (*.gguf)</translation>
+    </message>
+    <message>
+        <location filename="../model_manager.py" line="185" />
+        <source>Open the new model?</source>
+        <translation>새 모델을 열까요?</translation>
+    </message>
+    <message>
+        <location filename="../model_manager.py" line="186" />
+        <source>%1 is ready. Open it now? (The current model is closed.)</source>
+        <translation>%1 파일이 준비되었습니다. 지금 열까요? (지금 모델은 닫힙니다.)</translation>
     </message>
 </context>
 <context>

@@ -176,3 +176,13 @@ def test_no_model_is_a_clear_error(store: ConversationStore) -> None:
         session.ask("질문")
     assert refused.value.code is ErrorCode.NO_MODEL
     assert store.list_conversations() == []
+
+
+def test_the_conversation_records_the_model_that_answered(store: ConversationStore) -> None:
+    session = ChatSession(store, ScriptedEngine([["a"]]), model_name="/models/first.gguf")
+    session.ask("하나").run()
+    assert session.conversation_id is not None
+    assert store.get_conversation(session.conversation_id).model == "/models/first.gguf"
+    session.engine, session.model_name = ScriptedEngine([["b"]]), "/models/second.gguf"
+    session.ask("둘").run()
+    assert store.get_conversation(session.conversation_id).model == "/models/second.gguf"
