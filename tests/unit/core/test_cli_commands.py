@@ -89,7 +89,14 @@ def test_template_choices_are_the_template_modules() -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["generate", "m.gguf", "--prompt", "x", "--template", "nope"])
     assert not hasattr(generate, "TEMPLATE_CHOICES")
-    assert templates.TEMPLATE_NAMES == ("auto", "llama2-bllossom", "llama3", "gguf")
+    assert templates.TEMPLATE_NAMES == (
+        "auto",
+        "llama2-bllossom",
+        "llama3",
+        "chatml",
+        "gemma",
+        "gguf",
+    )
 
 
 def test_human_size() -> None:
