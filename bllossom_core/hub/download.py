@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bllossom_core.errors import Cancelled, ErrorCode, RemoteError, StorageError
 from bllossom_core.fileio import publish, storage_error
@@ -307,6 +308,9 @@ def download_file(
         metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
         headers = build_hf_headers(token=token)
         headers["Accept-Encoding"] = "identity"  # byte offsets must be those of the file
+        if urlsplit(metadata.location).netloc != urlsplit(url).netloc:
+            # A signed CDN URL: like huggingface_hub, never send the token off the hub.
+            headers.pop("authorization", None)
         size = metadata.size if metadata.size is not None else remote.size
         meter.total = size
         failures = 0
@@ -323,15 +327,16 @@ def download_file(
                 if size is None:
                     break
             except hub_exceptions() as exc:
-                import httpx2
-
-                if not isinstance(exc, httpx2.TransportError):
+                if not _retryable(exc):
                     raise
                 grew = (partial.stat().st_size if partial.exists() else 0) > have
                 failures = 0 if grew else failures + 1
                 if failures >= MAX_ATTEMPTS_WITHOUT_PROGRESS:
                     raise
                 time.sleep(RETRY_PAUSE_SECONDS)
+                if _status(exc) in (403, 410):
+                    # a signed CDN URL expires (403/410): ask the hub for a fresh one
+                    metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
     except hub_exceptions() as exc:  # before OSError: huggingface_hub's errors are OSErrors
         raise translate(exc, remote.repo_id, filename=remote.path, endpoint=endpoint) from None
     except OSError as exc:
@@ -340,6 +345,20 @@ def download_file(
     _verify(partial, remote, file_index, file_count, progress, cancel)
     publish(partial, target, overwrite=False)
     return target
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A dropped connection, a timeout, an expired signed URL or a busy server."""
+    import httpx2
+
+    if isinstance(exc, httpx2.TransportError):
+        return True
+    return _status(exc) in (403, 410, 429, 500, 502, 503, 504)
 
 
 def _from_hf_cache(remote: RemoteFile, partial: Path) -> bool:

@@ -47,6 +47,7 @@ def fresh_hub_state(hub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> None:
     hub.log.clear()
     hub.drop_after.clear()
     hub.corrupt.clear()
+    hub.refuse_once.clear()
     hub.chunk_delay = 0.0
     hub.allowed_tokens.clear()
 
@@ -171,6 +172,18 @@ def test_gated_repo_with_token(
     result = pull(GATED_REPO, quant="Q8_0", output_dir=tmp_path, endpoint=hub.endpoint)
     assert result.path.is_file()
     assert all(r.authorization for r in hub.requests_for(f"/{GATED_REPO}/resolve/"))
+    # like huggingface_hub, the token never goes to the (signed-URL) CDN
+    assert not any(r.authorization for r in hub.requests_for("/_cdn/"))
+
+
+def test_expired_cdn_url_is_asked_for_again(hub: LocalHub, tmp_path: Path) -> None:
+    data = _blob(hub, GGUF_REPO, gguf_name("Q8_0"))
+    hub.refuse_once[hashlib.sha256(data).hexdigest()] = 403
+    result = pull(GGUF_REPO, quant="Q8_0", output_dir=tmp_path, endpoint=hub.endpoint)
+    assert result.path.read_bytes() == data
+    assert [r.status for r in hub.requests_for("/_cdn/")] == [403, 200]
+    heads = [r for r in hub.requests_for(f"/{GGUF_REPO}/resolve/") if r.method == "HEAD"]
+    assert len(heads) == 3  # the access check, the download, and the fresh URL
 
 
 def test_disk_full_refused_before_download(
@@ -190,8 +203,10 @@ def test_cancel_keeps_partial_and_next_pull_continues(hub: LocalHub, tmp_path: P
     data = _blob(hub, GGUF_REPO, gguf_name("F16"))
     hub.chunk_delay = 0.01
     token = CancelToken()
+    seen: list[PullProgress] = []
 
     def cancel_midway(event: PullProgress) -> None:
+        seen.append(event)
         if event.phase is PullPhase.DOWNLOADING and event.done_bytes > len(data) // 4:
             token.cancel()
 
@@ -201,6 +216,11 @@ def test_cancel_keeps_partial_and_next_pull_continues(hub: LocalHub, tmp_path: P
             progress=cancel_midway, cancel=token,
         )  # fmt: skip
     assert caught.value.code is ErrorCode.CANCELLED
+    measured = [e for e in seen if e.speed is not None]
+    assert measured, "no speed was measured"
+    last = measured[-1]
+    assert last.speed > 0 and last.eta is not None  # type: ignore[operator]
+    assert last.eta == pytest.approx((len(data) - last.done_bytes) / last.speed)  # type: ignore[operator]
     partials = list(tmp_path.glob(".*.partial"))
     assert len(partials) == 1 and 0 < partials[0].stat().st_size < len(data)
     kept = partials[0].stat().st_size
