@@ -21,7 +21,6 @@ from bllossom_core.errors import CheckpointError
 from converter._checkpoint import Checkpoint, TensorRef
 
 Q = gguf.GGMLQuantizationType
-_CHUNK_BYTES = 32 * 2**20
 _IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
 
 
@@ -170,16 +169,130 @@ def rope_freqs(config: dict[str, Any]) -> np.ndarray | None:
     return np.array(factors, dtype=f32)
 
 
-# --------------------------------------------------------------------------- streaming
+# --------------------------------------------------------------------------- encoding
+#
+# Every conversion below gives exactly the bytes gguf-py (and so llama.cpp's own
+# convert_hf_to_gguf.py) gives; it only avoids the temporaries. Work goes in pieces of
+# a few MiB (what the writer's pipeline hands to one thread) and, inside a piece, in
+# runs of _CACHE_ELEMENTS so that the source, the float32 scratch and the output of a
+# run stay in the CPU cache while the next step reads them.
 
-
-def _to_float32(raw: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32)
-    return raw.astype(np.float32, copy=False)
-
-
+_CACHE_ELEMENTS = 64 * 1024  # 256 KiB per float32 scratch: two fit a 512 KiB L2
 _SAME_STORAGE = {"F32": Q.F32, "F16": Q.F16, "BF16": Q.BF16}
+_Q8_0_BLOCK, _Q8_0_BYTES = gguf.GGML_QUANT_SIZES[Q.Q8_0]
+
+
+_BF16_TO_F16: np.ndarray | None = None
+
+
+def _bf16_to_f16_table() -> np.ndarray:
+    """float16 for each of the 65,536 bfloat16 bit patterns, as numpy casts it: a
+    lookup is exact by construction and several times faster than the float cast."""
+    global _BF16_TO_F16
+    if _BF16_TO_F16 is None:
+        as_f32 = (np.arange(2**16, dtype=np.uint32) << 16).view(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            _BF16_TO_F16 = as_f32.astype(np.float16)
+    return _BF16_TO_F16
+
+
+def encoded_nbytes(elements: int, qtype: gguf.GGMLQuantizationType) -> int:
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    return elements // block * size
+
+
+def _to_float32(raw: np.ndarray, dtype: str, out: np.ndarray) -> np.ndarray:
+    """Source values (bf16 as uint16) as float32, in ``out`` unless already float32."""
+    if dtype == "BF16":
+        shifted: np.ndarray = np.left_shift(raw, 16, out=out.view(np.uint32), dtype=np.uint32)
+        return shifted.view(np.float32)
+    if dtype == "F32":
+        return raw
+    np.copyto(out, raw, casting="safe")
+    return out
+
+
+_SIGN_BIT = np.uint32(0x80000000)
+_MAGNITUDE_BITS = np.uint32(0x7FFFFFFF)
+_INFINITY_BITS = np.uint32(0x7F800000)
+_JUST_BELOW_HALF = np.nextafter(np.float32(0.5), np.float32(0)).view(np.uint32)
+
+
+def _block_maxima(blocks: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """max(|x|) of each row of ``blocks`` (float32, one Q8_0 block per row).
+
+    Without NaN, the order of |x| is the order of x's bits without the sign, so the
+    maxima are integer maxima, taken down the columns of the transposed blocks: 31
+    vector operations instead of one short reduction per block. A run holding NaN
+    takes gguf-py's own expression, so that even the NaN it keeps is the same."""
+    magnitudes = scratch[: blocks.size].view(np.uint32).reshape(blocks.shape[::-1])
+    np.bitwise_and(blocks.view(np.uint32).T, _MAGNITUDE_BITS, out=magnitudes)
+    top: np.ndarray = np.maximum.reduce(magnitudes, axis=0)
+    if top.max(initial=0) <= _INFINITY_BITS:
+        return top.view(np.float32).reshape(-1, 1)
+    maxima: np.ndarray = abs(blocks).max(axis=1, keepdims=True)
+    return maxima
+
+
+def _q8_0_into(values: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """gguf-py's Q8_0 (bit-exact with ggml's reference quantize_row_q8_0) on one
+    cache-sized run, without its temporaries.
+
+    gguf-py rounds half away from zero with floor(|v|) + floor(2 * frac) and the sign;
+    here v + copysign(0.49999997, v) is cast to int8, which truncates. Both give the
+    same int8 for every float32 v with |v| < 256 (a scaled value is at most ~127) and
+    for every NaN and infinity: checked exhaustively over those bit patterns."""
+    blocks = values.reshape(-1, _Q8_0_BLOCK)
+    scale = _block_maxima(blocks, scratch) / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(scale == 0, np.float32(0), np.float32(1) / scale)
+    scaled = np.multiply(blocks, inverse, out=values.reshape(blocks.shape))
+    bias = np.bitwise_and(
+        scaled.view(np.uint32),
+        _SIGN_BIT,
+        out=scratch[: values.size].view(np.uint32).reshape(blocks.shape),
+    )
+    np.bitwise_or(bias, _JUST_BELOW_HALF, out=bias)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled += bias.view(np.float32)
+        packed = out.reshape(-1, _Q8_0_BYTES)
+        packed[:, :2] = scale.astype(np.float16).view(np.uint8)
+        np.copyto(packed[:, 2:].view(np.int8), scaled, casting="unsafe")
+
+
+def encode_into(
+    raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType, out: np.ndarray
+) -> None:
+    """Encode contiguous source values (bf16 as uint16) as ``qtype`` into the bytes
+    ``out`` (a uint8 array of :func:`encoded_nbytes` elements)."""
+    flat = raw.reshape(-1)
+    block = gguf.GGML_QUANT_SIZES[qtype][0]
+    run = max(block, _CACHE_ELEMENTS // block * block)
+    scratch = np.empty(min(run, flat.size), np.float32)
+    q8_scratch = np.empty_like(scratch) if qtype == Q.Q8_0 else scratch
+    for start in range(0, flat.size, run):
+        stop = min(flat.size, start + run)
+        first, last = encoded_nbytes(start, qtype), encoded_nbytes(stop, qtype)
+        target = out[first:last]
+        if dtype == "BF16" and qtype == Q.F16:
+            # uint16 indices become intp ones inside take(): a run keeps them in cache
+            np.take(
+                _bf16_to_f16_table(), flat[start:stop], out=target.view(np.float16), mode="clip"
+            )
+            continue
+        values = _to_float32(flat[start:stop], dtype, scratch[: stop - start])
+        if qtype == Q.F32:
+            np.copyto(target.view(np.float32), values)
+        elif qtype == Q.F16:
+            with np.errstate(over="ignore"):
+                np.copyto(target.view(np.float16), values, casting="same_kind")
+        elif qtype == Q.Q8_0:
+            if dtype == "F32":  # the caller's own values: scale a copy of them
+                np.copyto(scratch[: stop - start], values)
+                values = scratch[: stop - start]
+            _q8_0_into(values, target, q8_scratch)
+        else:  # BF16 from a float32 or float16 source, and any other block type
+            target[:] = gguf.quants.quantize(values.reshape(1, -1), qtype).reshape(-1)
 
 
 def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> memoryview:
@@ -187,10 +300,17 @@ def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> mem
     the storage type is unchanged."""
     if _SAME_STORAGE.get(dtype) == qtype:
         return np.ascontiguousarray(raw).data.cast("B")
-    data = _to_float32(raw, dtype)
-    if data.ndim == 0:
-        data = data.reshape(1)
-    return np.ascontiguousarray(gguf.quants.quantize(data, qtype)).data.cast("B")
+    source = np.ascontiguousarray(raw).reshape(-1)
+    out = np.empty(encoded_nbytes(source.size, qtype), np.uint8)
+    encode_into(source, dtype, qtype, out)
+    return out.data.cast("B")
+
+
+# --------------------------------------------------------------------------- pieces
+
+_CHUNK_BYTES = 8 * 2**20
+"""Source bytes per piece: large writes, yet a pipeline of a few pieces stays small
+(and below glibc's mmap threshold cap, so their buffers are reused, not re-faulted)."""
 
 
 def _row_order(rows: int, heads: int) -> np.ndarray:
@@ -198,19 +318,43 @@ def _row_order(rows: int, heads: int) -> np.ndarray:
     becomes llama.cpp's interleaved pairs."""
     if rows % (heads * 2):
         raise CheckpointError(f"A Q/K projection with {rows} rows cannot hold {heads} heads.")
-    return np.arange(rows).reshape(heads, 2, rows // heads // 2).swapaxes(1, 2).reshape(-1)
+    order: np.ndarray = np.arange(rows).reshape(heads, 2, rows // heads // 2).swapaxes(1, 2)
+    return order.reshape(-1)
 
 
-def stream_bytes(tensor: PlannedTensor, on_bytes: Callable[[int], None]) -> Iterator[memoryview]:
-    """The tensor's GGUF bytes in pieces of about 32 MiB; ``on_bytes`` gets source bytes."""
-    if tensor.constant is not None:
-        yield encode(tensor.constant, "F32", tensor.qtype)
-        return
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """Rows ``start:stop`` of one planned tensor: the unit one pipeline thread encodes."""
+
+    tensor: PlannedTensor
+    start: int
+    stop: int
+    source_bytes: int
+    first: bool
+    """The tensor's first piece (the writer aligns the file before it)."""
+    last: bool
+    order: np.ndarray | None = None
+    """For Q/K projections: the source row of each output row of the whole tensor."""
+
+    def encode(self) -> memoryview:
+        tensor = self.tensor
+        if tensor.constant is not None:
+            return encode(tensor.constant, "F32", tensor.qtype)
+        ref = tensor.source
+        assert ref is not None
+        if len(ref.shape) <= 1:
+            return encode(ref.read_rows(0, ref.row_count), ref.dtype, tensor.qtype)
+        block = ref.read_rows(self.start, self.stop)
+        if self.order is not None:
+            block = block[self.order[self.start : self.stop] - self.start]
+        return encode(block, ref.dtype, tensor.qtype)
+
+
+def tensor_pieces(tensor: PlannedTensor) -> Iterator[Piece]:
+    """The pieces of ``tensor`` in file order, each about _CHUNK_BYTES of source."""
     ref = tensor.source
-    assert ref is not None
-    if len(ref.shape) <= 1:
-        yield encode(ref.read_rows(0, ref.row_count), ref.dtype, tensor.qtype)
-        on_bytes(ref.nbytes)
+    if ref is None or len(ref.shape) <= 1:
+        yield Piece(tensor, 0, 1, ref.nbytes if ref is not None else 0, True, True)
         return
     rows = ref.shape[0]
     row_bytes = max(1, ref.nbytes // rows)
@@ -222,8 +366,15 @@ def stream_bytes(tensor: PlannedTensor, on_bytes: Callable[[int], None]) -> Iter
         step = max(head_rows, step // head_rows * head_rows)
     for start in range(0, rows, step):
         stop = min(rows, start + step)
-        block = ref.read_rows(start, stop)
-        if order is not None:
-            block = block[order[start:stop] - start]
-        yield encode(block, ref.dtype, tensor.qtype)
-        on_bytes(block.nbytes)
+        yield Piece(
+            tensor, start, stop, (stop - start) * row_bytes, start == 0, stop == rows, order
+        )
+
+
+def stream_bytes(tensor: PlannedTensor, on_bytes: Callable[[int], None]) -> Iterator[memoryview]:
+    """The tensor's GGUF bytes piece by piece, in one thread; ``on_bytes`` gets source
+    bytes. (The writer runs the same pieces through a thread pipeline.)"""
+    for piece in tensor_pieces(tensor):
+        data = piece.encode()
+        on_bytes(piece.source_bytes)
+        yield data

@@ -1,38 +1,38 @@
-"""Writing a GGUF file tensor by tensor, atomically, with clean-up on any failure."""
+"""Writing a GGUF file tensor by tensor, atomically, with clean-up on any failure.
+
+Tensor data streams through a small pipeline: a few threads read and encode pieces
+of a few MiB (file reads and numpy release the GIL, so they run in parallel), while
+this thread writes the finished pieces in file order and asks the OS to start
+putting them on the disk. At most _PIPELINE_DEPTH pieces are in flight, so memory
+stays bounded whatever the model size; the file is fsync'ed once, when published.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import collections
 import math
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import gguf
 import numpy as np
 
-from bllossom_core.errors import DiskFullError, StorageError
+from bllossom_core import fileio
+from bllossom_core.errors import DiskFullError
 from converter._checkpoint import Checkpoint
 from converter._progress import Reporter
-from converter._tensors import PlannedTensor, head_counts, rope_parameters, stream_bytes
+from converter._tensors import Piece, PlannedTensor, head_counts, rope_parameters, tensor_pieces
 from converter._vocab import Vocabulary
 
 _ALIGNMENT = gguf.GGUF_DEFAULT_ALIGNMENT
 _HEADER_ALLOWANCE = 64 * 2**20  # metadata (a 145k-token vocabulary is ~10 MB) and padding
-
-
-def _disk_error(exc: OSError, where: Path) -> StorageError:
-    if exc.errno == errno.ENOSPC:
-        return DiskFullError(
-            f"The disk holding {where.parent} is full; nothing was written.",
-            hint="Free some space or choose another output folder with -o.",
-            path=where,
-        )
-    return StorageError(f"Cannot write {where}: {exc.strerror or exc}.", path=where)
+_ENCODE_THREADS = max(2, min(4, os.cpu_count() or 2))
+_PIPELINE_DEPTH = _ENCODE_THREADS + 2  # pieces queued or encoded ahead of the writer
+_WRITEBACK_BYTES = 64 * 2**20  # start disk writes every this many bytes
 
 
 def check_free_space(folder: Path, needed: int) -> None:
@@ -47,44 +47,14 @@ def check_free_space(folder: Path, needed: int) -> None:
         )
 
 
-@contextlib.contextmanager
-def temporary_beside(output: Path, tag: str) -> Iterator[Path]:
-    """A temporary file name next to ``output``; the file is removed afterwards, whatever
-    happens (including Ctrl-C), unless it was renamed away."""
-    try:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{output.name}.", suffix=f".{tag}.part", dir=output.parent
-        )
-    except OSError as exc:
-        raise _disk_error(exc, output) from None
-    os.close(fd)
-    path = Path(name)
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+temporary_beside = fileio.temporary_beside
+"""A temporary file next to the output, removed afterwards unless published."""
 
 
 def publish(temporary: Path, output: Path, *, force: bool) -> None:
-    """fsync ``temporary`` and move it to ``output`` in one step."""
-    try:
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp made it private; a model file is not secret
-        if not force and output.exists():
-            raise StorageError(
-                f"{output} already exists.", hint="Use --force to overwrite it.", path=output
-            )
-        os.replace(temporary, output)
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(output.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    except OSError as exc:
-        raise _disk_error(exc, output) from None
+    """fsync ``temporary`` and move it to ``output`` in one step (see bllossom_core.fileio:
+    an existing output keeps its permissions, a new one gets the usual ones)."""
+    fileio.publish(temporary, output, overwrite=force)
 
 
 def estimated_size(plan: list[PlannedTensor], vocab: Vocabulary) -> int:
@@ -135,8 +105,11 @@ def write_gguf(
     reporter: Reporter,
     *,
     model_name: str,
+    message: str = "",
 ) -> None:
-    """Write the whole GGUF to ``path`` (a temporary name: the caller publishes it)."""
+    """Write the whole GGUF to ``path`` (a temporary name: the caller publishes it);
+    ``message`` goes with each progress event (e.g. which step of a two-step
+    conversion this is)."""
     writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     _add_general(writer, checkpoint, file_type, model_name)
     _add_hyperparameters(writer, checkpoint.config)
@@ -151,7 +124,7 @@ def write_gguf(
     def advance(count: int) -> None:
         nonlocal done
         done += count
-        reporter.emit("convert", done, total)
+        reporter.emit("convert", done, total, message=message)
 
     try:
         writer.open_output_file(path)
@@ -160,21 +133,71 @@ def write_gguf(
         writer.write_ti_data_to_file()
         assert writer.fout is not None
         out = writer.fout[0]
-        reporter.emit("convert", 0, total, force=True)
-        for tensor in plan:
-            _pad(out)
-            written = 0
-            for piece in stream_bytes(tensor, advance):
-                out.write(piece)
-                written += len(piece)
-            if written != tensor.nbytes:
-                raise AssertionError(f"{tensor.name}: wrote {written} of {tensor.nbytes} bytes")
+        reporter.emit("convert", 0, total, message=message, force=True)
+        _write_tensor_data(out, plan, advance)
         _pad(out)
         out.flush()
     except OSError as exc:
-        raise _disk_error(exc, path) from None
+        raise fileio.storage_error(exc, path) from None
     finally:
         writer.close()
+
+
+def _write_tensor_data(
+    out: BinaryIO, plan: list[PlannedTensor], advance: Callable[[int], None]
+) -> None:
+    """Every tensor's bytes, encoded by a pool of threads and written here in order.
+
+    ``advance`` (which raises Cancelled when the user cancels) runs on this thread
+    after each piece; on any exception the queued pieces are dropped and the pool
+    finishes only the pieces already being encoded before the error propagates.
+    """
+    pieces: Iterator[Piece] = (piece for tensor in plan for piece in tensor_pieces(tensor))
+    pending: collections.deque[tuple[Piece, Future[memoryview]]] = collections.deque()
+    writeback = _Writeback(out)
+    written = 0
+    with ThreadPoolExecutor(_ENCODE_THREADS, thread_name_prefix="gguf-encode") as pool:
+        try:
+            while True:
+                while len(pending) < _PIPELINE_DEPTH:
+                    piece = next(pieces, None)
+                    if piece is None:
+                        break
+                    pending.append((piece, pool.submit(piece.encode)))
+                if not pending:
+                    break
+                piece, encoded = pending.popleft()
+                data = encoded.result()
+                if piece.first:
+                    _pad(out)
+                    written = 0
+                out.write(data)
+                written += len(data)
+                if piece.last and written != piece.tensor.nbytes:
+                    raise AssertionError(
+                        f"{piece.tensor.name}: wrote {written} of {piece.tensor.nbytes} bytes"
+                    )
+                del data, encoded
+                writeback.advance()
+                advance(piece.source_bytes)
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+class _Writeback:
+    """Starts the disk writing what has been written so far, every _WRITEBACK_BYTES."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._started = out.tell()
+
+    def advance(self) -> None:
+        position = self._out.tell()
+        if position - self._started >= _WRITEBACK_BYTES:
+            self._out.flush()
+            fileio.start_writeback(self._out.fileno(), self._started, position - self._started)
+            self._started = position
 
 
 def _pad(out: Any) -> None:
