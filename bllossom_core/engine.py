@@ -32,7 +32,7 @@ from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.errors import ErrorCode, InputError, ModelLoadError
 from bllossom_core.gguf_inspect import GGUFInfo, check_loadable, read_gguf_info
 from bllossom_core.llama_vocab import LlamaVocab
-from bllossom_core.native import quiet_native_output
+from bllossom_core.native import load_llama
 from bllossom_core.reasoning import (
     THINK_CLOSE,
     THINK_OPEN,
@@ -198,33 +198,30 @@ class LocalEngine:
         threads: int | None = None,
         context_size: int | None = None,
         template: str | None = None,
+        flash_attention: bool = False,
+        kv_cache_type: str = "f16",
     ) -> LocalEngine:
         """Check ``path`` with the safe GGUF reader, then load it on the best device."""
+        from bllossom_core.model_settings import ModelSettings, check_model_settings
+
         info = read_gguf_info(path)
         check_loadable(info)
         template = template or "auto"
         check_template_name(template)
-        if threads is not None and threads < 1:
-            raise InputError(f"--threads must be at least 1, not {threads}.")
+        check_model_settings(
+            ModelSettings(context_size, gpu_layers, threads, flash_attention, kv_cache_type)
+        )
         n_ctx = _context_size(context_size, info.context_length)
         n_threads = threads or default_threads()
         total_layers = info.block_count + 1  # llama.cpp counts the output layer too
         probe = probe_gpu()
 
         def open_llama(layers: int) -> Any:
-            from llama_cpp import Llama
-
-            with quiet_native_output() as native:
-                try:
-                    return Llama(
-                        model_path=str(path), n_gpu_layers=layers, n_threads=n_threads,
-                        n_threads_batch=n_threads, n_ctx=n_ctx, n_batch=min(512, n_ctx),
-                        verbose=False,
-                    )  # fmt: skip
-                except (ValueError, RuntimeError) as exc:
-                    failure = exc
-            reason = native.last_line
-            raise type(failure)(f"{failure}: {reason}" if reason else str(failure)) from failure
+            return load_llama(
+                path, n_gpu_layers=layers, n_threads=n_threads, n_threads_batch=n_threads,
+                n_ctx=n_ctx, n_batch=min(512, n_ctx), **_cache_arguments(flash_attention,
+                                                                         kv_cache_type),
+            )  # fmt: skip
 
         ladder = layer_ladder(total_layers, gpu_layers, probe)
         llm, layers, failures = load_with_fallback(open_llama, ladder)
@@ -443,6 +440,18 @@ class LocalEngine:
                 self._llm = None
         finally:
             self._lock.release()
+
+
+def _cache_arguments(flash_attention: bool, kv_cache_type: str) -> dict[str, Any]:
+    """llama-cpp-python's arguments for flash attention and the KV-cache element type."""
+    import llama_cpp
+
+    kv_type = {
+        "f16": llama_cpp.GGML_TYPE_F16,
+        "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+        "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+    }[kv_cache_type]
+    return {"flash_attn": flash_attention, "type_k": kv_type, "type_v": kv_type}
 
 
 def _context_size(requested: int | None, trained: int | None) -> int:

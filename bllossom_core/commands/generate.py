@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bllossom_core.errors import InputError
+from bllossom_core.model_settings import KV_CACHE_TYPES, ModelSettings
 from bllossom_core.templates import TEMPLATE_NAMES
 from bllossom_core.types import CancelToken, GenerationSettings, StreamPiece, check_settings
 
@@ -28,6 +29,17 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
                        help="layers to put on the GPU (-1: all; default: automatic)")  # fmt: skip
     group.add_argument("--threads", type=int, default=None, help="CPU threads")
     group.add_argument("--context-size", type=int, default=None, help="context length in tokens")
+    group.add_argument(
+        "--flash-attention",
+        action="store_true",
+        help="use llama.cpp's flash attention (a quantized KV cache needs it)",
+    )
+    group.add_argument(
+        "--kv-cache-type",
+        choices=KV_CACHE_TYPES,
+        default="f16",
+        help="KV-cache element type; q8_0/q4_0 save memory (default %(default)s)",
+    )
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,10 +85,11 @@ def load_engine(args: argparse.Namespace) -> LocalEngine:
     from bllossom_core.engine import LocalEngine
 
     refuse_folder(args.model)
-    return LocalEngine.load(
-        args.model, gpu_layers=args.gpu_layers, threads=args.threads,
-        context_size=args.context_size, template=args.template,
+    settings = ModelSettings(
+        args.context_size, args.gpu_layers, args.threads, args.flash_attention,
+        args.kv_cache_type,
     )  # fmt: skip
+    return LocalEngine.load(args.model, template=args.template, **settings.load_arguments())
 
 
 @contextlib.contextmanager
