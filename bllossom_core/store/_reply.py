@@ -208,7 +208,7 @@ class ReplyWriter:
                 draft = ReplyDraft(
                     text=self._answer.joined(),
                     thinking=self._thinking.joined(),
-                    thinking_seconds=self._current_thinking_seconds(),
+                    thinking_seconds=self._thinking_seconds_for(stats),
                     stats=stats,
                     complete=complete,
                     error=error,
@@ -217,7 +217,10 @@ class ReplyWriter:
             self._saved_lengths = lengths
             return saved
 
-    def _current_thinking_seconds(self) -> float | None:
+    def _thinking_seconds_for(self, stats: GenerationStats | None) -> float | None:
+        """The engine's own measure when it gives one, else the time between pieces."""
+        if stats is not None and stats.thinking_seconds is not None and self._thinking.length:
+            return stats.thinking_seconds
         if self._thinking_seconds is not None or self._thinking_started is None:
             return self._thinking_seconds
         return time.monotonic() - self._thinking_started  # still thinking

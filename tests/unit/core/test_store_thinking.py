@@ -98,7 +98,7 @@ def reasoning_reply(store: ConversationStore) -> tuple[int, int]:
         writer.append_thinking("The user asks for 2+2. ")
         writer.append_thinking("That is four.")
         writer.append("4입니다.")
-        writer.finish(GenerationStats(generated_tokens=12))
+        writer.finish(GenerationStats(generated_tokens=12, thinking_seconds=12.4))
     return conversation.id, writer.message_id
 
 
@@ -108,7 +108,7 @@ def test_thinking_is_kept_apart_from_the_answer(tmp_path: Path) -> None:
         reply = store.get_message(reply_id)
         assert reply.text == "4입니다."
         assert reply.thinking == "The user asks for 2+2. That is four."
-        assert reply.thinking_seconds is not None and reply.thinking_seconds >= 0
+        assert reply.thinking_seconds == 12.4  # the engine's measure
         question = store.thread(conversation_id)[0]
         assert question.thinking == "" and question.thinking_seconds is None
         # The model is never shown its earlier thinking.
@@ -213,8 +213,8 @@ def test_exports_include_the_thinking(tmp_path: Path) -> None:
         document = json.loads(store.export_json([conversation_id]))
     reply = document["conversations"][0]["messages"][-1]
     assert reply["thinking"] == "The user asks for 2+2. That is four."
-    assert isinstance(reply["thinking_seconds"], float)
-    assert "<details>\n<summary>Thought for 0 s</summary>" in markdown
+    assert reply["thinking_seconds"] == 12.4
+    assert "<details>\n<summary>Thought for 12 s</summary>" in markdown
     assert "> The user asks for 2+2. That is four.\n\n</details>\n\n4입니다." in markdown
 
 
@@ -229,7 +229,7 @@ def test_exports_are_localised(tmp_path: Path) -> None:
     assert EXPORT_LANGUAGES == ("en", "ko")
     assert "## User" in english and "## Assistant" in english and "Created " in english
     assert "## 사용자" in korean and "## 어시스턴트" in korean and "UTC에 만듦" in korean
-    assert "0초 동안 생각함" in korean and "모델 `DeepSeek-R1-8B.Q4_K_M.gguf`" in korean
+    assert "12초 동안 생각함" in korean and "모델 `DeepSeek-R1-8B.Q4_K_M.gguf`" in korean
     assert "User" not in korean and "Assistant" not in korean
     assert written.read_text(encoding="utf-8") == korean
 
@@ -255,3 +255,18 @@ def test_old_exports_without_thinking_still_import(tmp_path: Path) -> None:
             "hello there", "", None,
         )  # fmt: skip
         assert store.get_conversation(new_id).created_at == 10.0
+
+
+def test_thinking_time_is_measured_when_the_engine_gives_none(tmp_path: Path) -> None:
+    with ConversationStore(tmp_path / "db.sqlite3") as store:
+        conversation = store.create_conversation()
+        store.add_message(conversation.id, "user", "Q")
+        with store.start_reply(conversation.id) as writer:
+            writer.append_thinking("hmm")
+            time.sleep(0.05)
+            writer.append("A")
+        reply = store.get_message(writer.message_id)
+        assert reply.thinking_seconds is not None and reply.thinking_seconds > 0
+        with store.start_reply(conversation.id) as plain:
+            plain.append("no thinking")
+        assert store.get_message(plain.message_id).thinking_seconds is None
