@@ -10,13 +10,14 @@ is missing or older than its ``.ts`` source (a fresh checkout, an edited source)
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from pathlib import Path
 
 import PySide6
 
 from bllossom_core.paths import data_dir
-from desktop.qt import QCoreApplication, QEvent, QLibraryInfo, QLocale, QTranslator
+from desktop.qt import QCoreApplication, QEvent, QLibraryInfo, QLocale, QObject, QTranslator
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,49 @@ def compiled_catalog(language: str) -> Path | None:
     return shipped if shipped.exists() else None
 
 
+_MNEMONIC = re.compile(r"&(\w)")
+
+
+def qt_catalog(language: str) -> Path:
+    """Qt's own translations of its dialogs (``qtbase_ko.qm``, shipped with PySide6)."""
+    qt_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    return Path(qt_dir) / f"qtbase_{language}.qm"
+
+
+class MnemonicFallbackTranslator(QTranslator):
+    """Qt's strings whose shipped translation predates their keyboard mnemonic.
+
+    Qt 6.11's file dialog asks for ``"&Look in:"`` and ``"Files of &type:"`` while
+    ``qtbase_ko.qm`` only translates ``"Look in:"`` and ``"Files of type:"``, so those
+    labels stayed English. This asks ``qt`` for the text without the ``&`` and puts the
+    mnemonic back the Korean way: ``"다음에서 찾기(&L):"``. Installed *before* ``qt``
+    so an exact translation, when Qt has one, always wins.
+    """
+
+    def __init__(self, qt: QTranslator, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._qt = qt
+
+    def isEmpty(self) -> bool:
+        return False
+
+    def translate(
+        self, context: str, source: str, disambiguation: str | None = None, n: int = -1
+    ) -> str:
+        mnemonic = _MNEMONIC.search(source or "")
+        if mnemonic is None:
+            return ""
+        plain = source.replace("&&", "\0").replace("&", "").replace("\0", "&")
+        translated = self._qt.translate(context, plain, disambiguation, n)
+        if not translated:
+            return ""
+        key = mnemonic.group(1).upper()
+        stripped = translated.rstrip()
+        if stripped.endswith(":"):
+            return f"{stripped[:-1]}(&{key}):"
+        return f"{stripped}(&{key})"
+
+
 class LanguageSwitcher:
     """Holds the installed translators; ``apply("ko" | "en" | "system")`` switches."""
 
@@ -82,23 +126,34 @@ class LanguageSwitcher:
             app.removeTranslator(translator)
         self._installed = []
         if language == "ko":
-            catalog = compiled_catalog("ko")
-            qt_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
-            candidates = [(Path(qt_dir) / "qtbase_ko.qm"), catalog]
-            for path in candidates:
-                if path is None or not path.exists():
-                    continue
-                translator = QTranslator()
-                if translator.load(str(path)):
-                    app.installTranslator(translator)
-                    self._installed.append(translator)
-                else:
-                    log.warning("could not load translation %s", path)
+            qt = self._load(qt_catalog("ko"))
+            if qt is not None:
+                self._install(app, MnemonicFallbackTranslator(qt))
+                self._install(app, qt)
+            else:
+                log.warning("Qt's own Korean translations (%s) are missing", qt_catalog("ko"))
+            ours = self._load(compiled_catalog("ko"))
+            if ours is not None:
+                self._install(app, ours)
         self.current = language
         QLocale.setDefault(
             QLocale(QLocale.Language.Korean if language == "ko" else QLocale.Language.English)
         )
         return language
+
+    @staticmethod
+    def _load(path: Path | None) -> QTranslator | None:
+        if path is None or not path.exists():
+            return None
+        translator = QTranslator()
+        if translator.load(str(path)):
+            return translator
+        log.warning("could not load translation %s", path)
+        return None
+
+    def _install(self, app: QCoreApplication, translator: QTranslator) -> None:
+        app.installTranslator(translator)
+        self._installed.append(translator)
 
 
 def is_language_change(event: QEvent) -> bool:
