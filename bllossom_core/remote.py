@@ -231,18 +231,23 @@ class RemoteChatStream:
         started = self._chunks > 0
         code = ErrorCode.REPLY_INTERRUPTED if started else ErrorCode.SERVER_ERROR
         kept = "The part that arrived was kept; " if started else ""
+
+        def advice(action: str) -> str:
+            text = kept + action
+            return text[0].upper() + text[1:]
+
         reason = cause.__cause__ if isinstance(cause, WireError) else cause
         if isinstance(reason, TimeoutError):
             what = "stopped sending the reply" if started else "sent no reply"
             return RemoteError(
                 f"The server at {where} {what} (nothing arrived for {self._read_timeout_s:g} s).",
-                hint=f"{kept}check the server, then regenerate.",
+                hint=advice("check the server, then regenerate."),
                 code=code,
             )
         if isinstance(cause, SSEError) or (isinstance(cause, WireError) and cause.malformed):
             return RemoteError(
                 f"The server at {where} sent a malformed reply ({cause}).",
-                hint=f"{kept}check that the address is an OpenAI-compatible API.",
+                hint=advice("check that the address is an OpenAI-compatible API."),
                 code=code,
             )
         detail = f" ({type(reason).__name__}: {reason})" if reason is not None else ""
@@ -251,7 +256,7 @@ class RemoteChatStream:
         else:
             message = f"The server at {where} closed the connection without a reply{detail}."
         return RemoteError(
-            message, hint=f"{kept}check the server's log, then regenerate.", code=code
+            message, hint=advice("check the server's log, then regenerate."), code=code
         )
 
     def _fill_stats(self, stop_reason: StopReason, final: bool = True) -> None:
