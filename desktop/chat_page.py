@@ -39,8 +39,11 @@ class ChatPage(QWidget):
         row = QHBoxLayout()
         row.setContentsMargins(12, 0, 12, 0)
         self.input = InputBox(self)
-        self.input.setFixedHeight(84)
         self.send_button = QPushButton(self)
+        # A click must not take the focus from the input: the focus change makes some
+        # input methods (fcitx5-hangul) drop the syllable still being composed before
+        # the click is handled. Tab still reaches the button.
+        self.send_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.send_button.setMinimumHeight(40)
         row.addWidget(self.input, 1)
         row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)

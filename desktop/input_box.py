@@ -16,10 +16,16 @@ from desktop.qt import (
     QInputMethodEvent,
     QKeyEvent,
     QPlainTextEdit,
+    QResizeEvent,
+    QSizePolicy,
     Qt,
     QWidget,
     Signal,
 )
+
+MIN_LINES = 2
+MAX_LINES = 10
+"""The box grows with its text up to this many lines, then scrolls."""
 
 
 class InputBox(QPlainTextEdit):
@@ -34,6 +40,32 @@ class InputBox(QPlainTextEdit):
         self._swallow_commit = ""
         self.send_enabled = True
         """False while a reply is generating: Enter then keeps the text in the box."""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(self.fit_height)
+        self.fit_height()
+
+    def visible_lines(self) -> int:
+        """Lines the box shows without scrolling: its text's lines, within the limits."""
+        # QPlainTextEdit's document layout measures the document in (wrapped) lines.
+        lines = int(self.document().documentLayout().documentSize().height())
+        return max(MIN_LINES, min(MAX_LINES, lines))
+
+    def fit_height(self) -> None:
+        """Grow or shrink with the text, from MIN_LINES up to MAX_LINES."""
+        margins = self.contentsMargins()
+        document_margin = int(self.document().documentMargin())
+        height = (
+            self.visible_lines() * self.fontMetrics().lineSpacing()
+            + 2 * document_margin
+            + margins.top()
+            + margins.bottom()
+        )
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_height()  # a new width wraps the text into more or fewer lines
 
     @property
     def preedit(self) -> str:
