@@ -309,3 +309,18 @@ def test_catalog_pin_mismatch_and_unsupported(hub: LocalHub, tmp_path: Path) -> 
         plan_pull("vision", output_dir=tmp_path, endpoint=hub.endpoint, catalog=catalog)
     assert caught.value.code is ErrorCode.MODEL_UNSUPPORTED
     assert "image models are not supported" in str(caught.value)
+
+
+def test_split_gguf_downloads_every_part(hub: LocalHub, tmp_path: Path) -> None:
+    parts = {
+        "big-Q4_K_M-00001-of-00002.gguf": b"GGUF part one" + bytes(3000),
+        "big-Q4_K_M-00002-of-00002.gguf": b"part two" + bytes(2000),
+        "big-Q8_0.gguf": b"GGUF" + bytes(100),
+    }
+    hub.add_repo("fixture/split-GGUF", parts)
+    result = pull("fixture/split-GGUF", output_dir=tmp_path, endpoint=hub.endpoint)
+    assert result.path.name == "big-Q4_K_M-00001-of-00002.gguf"  # llama.cpp opens part 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(parts)[:2]
+    for name in sorted(parts)[:2]:
+        assert (tmp_path / name).read_bytes() == parts[name]
+    assert result.model.size_bytes == sum(len(parts[n]) for n in sorted(parts)[:2])
