@@ -12,7 +12,8 @@ from bllossom_core.errors import InputError, StorageError
 from bllossom_core.fileio import atomic_write_text, storage_error
 from bllossom_core.store._markdown import model_file_name
 from bllossom_core.store._records import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
-from bllossom_core.store._writes import clean, search_copy
+from bllossom_core.store._search import search_copy
+from bllossom_core.store._writes import clean
 
 FORMAT_NAME = "bllossom-conversations"
 FORMAT_VERSION = 1

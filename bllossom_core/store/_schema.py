@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bllossom_core.errors import ErrorCode, StorageError
 from bllossom_core.store._errors import is_a_folder, translate_errors
+from bllossom_core.store._search import search_copy
 
 # Version 1: one linear list of messages per conversation (no reply versions, no search).
 _V1 = """
@@ -176,7 +177,28 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         for step in range(version, SCHEMA_VERSION):
             for statement in _split_statements(MIGRATIONS[step]):
                 conn.execute(statement)
+            finish_step = _PYTHON_STEPS.get(step + 1)
+            if finish_step is not None:
+                finish_step(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _copy_text_after_nul(conn: sqlite3.Connection) -> None:
+    """Version 3's NUL-free search copies for messages saved before it (SQL cannot
+    replace a NUL, so this step is Python); the update trigger re-indexes them."""
+    rows = conn.execute(
+        "SELECT id, text, thinking FROM messages "
+        "WHERE instr(text, char(0)) > 0 OR instr(thinking, char(0)) > 0"
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE messages SET text_search = ?, thinking_search = ? WHERE id = ?",
+            (search_copy(row["text"]), search_copy(row["thinking"]), row["id"]),
+        )
+
+
+_PYTHON_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {3: _copy_text_after_nul}
+"""Work a migration to version N needs beyond SQL, run right after its statements."""
 
 
 def _split_statements(script: str) -> Iterator[str]:

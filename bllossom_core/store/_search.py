@@ -27,6 +27,11 @@ _TEXT = "coalesce(m.text_search, m.text)"
 _THINKING = "coalesce(m.thinking_search, m.thinking)"
 
 
+def search_copy(text: str) -> str | None:
+    """The NUL-free copy FTS5 indexes instead of ``text``, or ``None`` when not needed."""
+    return text.replace("\0", " ") if "\0" in text else None
+
+
 def search(
     conn: sqlite3.Connection, query: str, limit: int, *, include_thinking: bool = False
 ) -> list[SearchHit]:

@@ -14,6 +14,7 @@ from typing import Any
 from bllossom_core._utf8 import valid_text
 from bllossom_core.store import _tree
 from bllossom_core.store._reply import ReplyDraft
+from bllossom_core.store._search import search_copy
 from bllossom_core.types import Role
 
 _TITLE_LENGTH = 40
@@ -23,11 +24,6 @@ UNSET: Any = object()
 def clean(text: str | None) -> str | None:
     """``text`` as valid Unicode (``None`` stays ``None``)."""
     return None if text is None else valid_text(text)
-
-
-def search_copy(text: str) -> str | None:
-    """The NUL-free copy FTS5 indexes instead of ``text``, or ``None`` when not needed."""
-    return text.replace("\0", " ") if "\0" in text else None
 
 
 def insert_message(

@@ -62,6 +62,11 @@ def make_v2_database(path: Path) -> None:
         "'stop')"
     )
     conn.execute("UPDATE conversations SET active_leaf_id = 4 WHERE id = 1")
+    conn.execute(
+        "INSERT INTO messages (conversation_id, role, text, created_at, updated_at) "
+        "VALUES (2, 'user', ?, 150, 150)",
+        ("pasted\x00binary then words after the nul",),
+    )
     conn.commit()
     conn.close()
 
@@ -79,6 +84,8 @@ def test_version_2_database_gains_thinking_and_keeps_everything(tmp_path: Path) 
         # Old messages are still found, and the new features work on them.
         assert [h.message_id for h in store.search("version two")] == [thread[-1].id]
         assert [h.message_id for h in store.search("오래된 메시지")] == [thread[0].id]
+        (hit,) = store.search("words after")  # saved before version 3, found now
+        assert hit.conversation_id == 2 and "[[words after]]" in hit.snippet
         with store.regenerate(thread[-1].id) as writer:
             writer.append_thinking("The user asks again.")
             writer.append("새 답변")
