@@ -130,3 +130,52 @@ def test_kill_9_mid_reply_loses_nothing_committed(tmp_path: Path) -> None:
                 lost_s = killed_at - appended[count]
                 assert lost_s <= MAX_LOSS_S + CHECKPOINT_INTERVAL_S, (count, max(appended))
             assert [h.message_id for h in store.search(piece(count - 1))] == [reply_id]
+
+
+THINKING_CHILD = r"""
+import sys, time
+from bllossom_core.store import ConversationStore
+
+store = ConversationStore(sys.argv[1])
+conversation = store.create_conversation("reasoning")
+store.add_message(conversation.id, "user", "2+2는?")
+writer = store.start_reply(conversation.id, checkpoint_interval_s=0.1)
+print("reply", writer.message_id, flush=True)
+for i in range(1_000_000):
+    writer.append_thinking(f"[step {i:06d}] ")
+    time.sleep(0.002)
+"""
+
+
+def test_kill_9_while_thinking_keeps_the_thinking(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", THINKING_CHILD, str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        reply_id = int(child.stdout.readline().split()[1])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            row = conn.execute("SELECT thinking FROM messages WHERE id = ?", (reply_id,)).fetchone()
+            conn.close()
+            if row and row[0].count("[step") >= 30:
+                break
+        child.send_signal(signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=60)
+    with ConversationStore(path) as store:
+        reply = store.get_message(reply_id)
+        steps = reply.thinking.count("[step")
+        assert steps >= 30 and not reply.complete and reply.text == ""
+        assert reply.thinking == "".join(f"[step {i:06d}] " for i in range(steps))
+        assert reply.thinking_seconds is not None  # measured while it streamed
+        assert store.search("step 000001") == []  # thinking is not searched by default
+        (hit,) = store.search("step 000001", include_thinking=True)
+        assert hit.message_id == reply_id and hit.in_thinking
