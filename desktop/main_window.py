@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action(models.choose_file, "Ctrl+O")
         self.convert_action = self._action(models.show_convert_dialog)
         self.models_action = self._action(models.show_models_dialog)
+        self.model_settings_action = self._action(models.show_model_settings)
         self.export_action = self._action(files.export_conversation, "Ctrl+E")
         self.export_all_action = self._action(files.export_all)
         self.import_action = self._action(files.import_conversations)
@@ -141,7 +142,7 @@ class MainWindow(QMainWindow):
         groups = (
             (self.new_action, self.open_action, self.convert_action, self.models_action),
             (self.export_action, self.export_all_action, self.import_action, self.trash_action),
-            (self.settings_action,),
+            (self.settings_action, self.model_settings_action),
             (self.quit_action,),
         )
         for index, group in enumerate(groups):
@@ -244,6 +245,7 @@ class MainWindow(QMainWindow):
             self.import_action: self.tr("Import conversations…"),
             self.trash_action: self.tr("Recently deleted…"),
             self.settings_action: self.tr("Settings…"),
+            self.model_settings_action: self.tr("Model settings…"),
             self.quit_action: self.tr("Quit"),
             self.find_action: self.tr("Search conversations"),
             self.options_action: self.tr("Conversation settings…"),

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from bllossom_core import LocalEngine, RemoteEngine, read_gguf_info
 from bllossom_core.errors import ErrorCode, InputError
+from bllossom_core.model_settings import ModelSettings
 from bllossom_core.types import ChatEngine
 from desktop.context import AppContext
 from desktop.convert_dialog import ConvertDialog
+from desktop.model_settings_dialog import ModelSettingsDialog
 from desktop.models import ModelsDialog
 from desktop.ops import OpContext
 from desktop.qt import QFileDialog, QMessageBox, QObject, Signal
@@ -61,12 +63,15 @@ def registered(info: ModelInfo) -> RegisteredModel:
     )
 
 
-def load_engine(model: RegisteredModel, template: str) -> ChatEngine:
+def load_engine(
+    model: RegisteredModel, template: str, settings: ModelSettings | None = None
+) -> ChatEngine:
     """Open a model; slow (seconds), so only ever called inside an operation."""
     if model.is_remote:
         return RemoteEngine(model.base_url, model.api_key or None, model=model.remote_model or None)
     inspect_model(model.path)  # a missing or corrupt file fails here, fast and safely
-    return LocalEngine.load(model.path, template=template)
+    arguments = (settings or ModelSettings()).load_arguments()
+    return LocalEngine.load(model.path, template=template, **arguments)
 
 
 class ModelManager(QObject):
@@ -108,8 +113,10 @@ class ModelManager(QObject):
         self._context.status.set_loading(model.name)
         self.loading_changed.emit()
 
+        settings = self.model_settings
+
         def load(_ctx: OpContext) -> ChatEngine:
-            return load_engine(model, template)
+            return load_engine(model, template, settings)
 
         self._context.ops.run(
             "load model",
@@ -117,6 +124,27 @@ class ModelManager(QObject):
             lambda engine: self._loaded(model, engine, template),
             lambda error: self._failed(error),
         )
+
+    @property
+    def model_settings(self) -> ModelSettings:
+        return ModelSettings.from_dict(self._context.settings.model_settings)
+
+    def apply_settings(self, settings: ModelSettings) -> None:
+        """Save the model settings and reload the open local model with them."""
+        self._context.settings.model_settings = settings.to_dict()
+        self._context.save_settings()
+        model = self.model
+        if model is not None and not model.is_remote:
+            self.load(model, self.template)
+
+    def show_model_settings(self) -> None:
+        info = getattr(self.engine, "info", None)
+        trained = getattr(info, "context_length", None)
+        dialog = ModelSettingsDialog(
+            self.model_settings, trained if isinstance(trained, int) else None, self._context.window
+        )
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
+        dialog.open()
 
     def ensure_template(self, template: str) -> None:
         """Reload the local model when a conversation asks for another chat template."""

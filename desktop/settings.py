@@ -58,6 +58,8 @@ class AppSettings:
     drafts: dict[str, str] = field(default_factory=dict)
     """Unsent input per conversation id (``"new"`` for a chat not yet saved)."""
     last_conversation: str = ""
+    model_settings: dict[str, Any] = field(default_factory=dict)
+    """How local models are loaded (:class:`bllossom_core.model_settings.ModelSettings`)."""
 
     # ------------------------------------------------------------------ models
     def register_model(self, model: RegisteredModel) -> None:

@@ -196,8 +196,8 @@ class ConversationSettingsDialog(QDialog):
         current = self.template.currentData() or self._template_value
         self.template.clear()
         # The core's one template list; a template added there shows with its own label.
-        for key, label in TEMPLATE_CHOICES:
-            self.template.addItem(names.get(key, label), key)
+        for key, core_label in TEMPLATE_CHOICES:
+            self.template.addItem(names.get(key, core_label), key)
         self.template.setCurrentIndex(max(0, self.template.findData(current)))
 
     def changeEvent(self, event: QEvent) -> None:

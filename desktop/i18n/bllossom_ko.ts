@@ -932,92 +932,97 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="199" />
+        <location filename="../main_window.py" line="200" />
         <source>Copied to the clipboard.</source>
         <translation>클립보드에 복사했습니다.</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="234" />
+        <location filename="../main_window.py" line="235" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="235" />
+        <location filename="../main_window.py" line="236" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="236" />
+        <location filename="../main_window.py" line="237" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="238" />
+        <location filename="../main_window.py" line="239" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="239" />
+        <location filename="../main_window.py" line="240" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="240" />
+        <location filename="../main_window.py" line="241" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="241" />
+        <location filename="../main_window.py" line="242" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="242" />
+        <location filename="../main_window.py" line="243" />
         <source>Export conversation…</source>
         <translation>대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="243" />
+        <location filename="../main_window.py" line="244" />
         <source>Export all conversations…</source>
         <translation>모든 대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="244" />
+        <location filename="../main_window.py" line="245" />
         <source>Import conversations…</source>
         <translation>대화 가져오기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="245" />
+        <location filename="../main_window.py" line="246" />
         <source>Recently deleted…</source>
         <translation>최근 삭제한 대화…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="246" />
+        <location filename="../main_window.py" line="247" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="247" />
+        <location filename="../main_window.py" line="248" />
+        <source>Model settings…</source>
+        <translation>모델 설정…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="249" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="248" />
+        <location filename="../main_window.py" line="250" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="249" />
+        <location filename="../main_window.py" line="251" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="250" />
+        <location filename="../main_window.py" line="252" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="300" />
+        <location filename="../main_window.py" line="302" />
         <source>Stopping…</source>
         <translation>멈추는 중…</translation>
     </message>
@@ -1089,24 +1094,92 @@
 <context>
     <name>ModelManager</name>
     <message>
-        <location filename="../model_manager.py" line="91" />
+        <location filename="../model_manager.py" line="96" />
         <source>Open a GGUF model</source>
         <translation>GGUF 모델 열기</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="91" />
+        <location filename="../model_manager.py" line="96" />
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 모델 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="185" />
+        <location filename="../model_manager.py" line="213" />
         <source>Open the new model?</source>
         <translation>새 모델을 열까요?</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="186" />
+        <location filename="../model_manager.py" line="214" />
         <source>%1 is ready. Open it now? (The current model is closed.)</source>
         <translation>%1 파일이 준비되었습니다. 지금 열까요? (지금 모델은 닫힙니다.)</translation>
+    </message>
+</context>
+<context>
+    <name>ModelSettingsDialog</name>
+    <message>
+        <location filename="../model_settings_dialog.py" line="98" />
+        <source>Model settings</source>
+        <translation>모델 설정</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="100" />
+        <source>These apply to local models. Saving reloads the model that is open.</source>
+        <translation>내 컴퓨터의 모델에 적용됩니다. 저장하면 열려 있는 모델을 다시 불러옵니다.</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="103" />
+        <source>Context size (tokens)</source>
+        <translation>컨텍스트 크기(토큰)</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="104" />
+        <source>Layers on the GPU</source>
+        <translation>GPU에 올릴 레이어 수</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="105" />
+        <source>CPU threads</source>
+        <translation>CPU 스레드 수</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="106" />
+        <source>Flash attention</source>
+        <translation>플래시 어텐션</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="107" />
+        <source>KV cache type</source>
+        <translation>KV 캐시 형식</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="113" />
+        <source>Automatic (%1)</source>
+        <translation>자동(%1)</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="115" />
+        <source>Automatic (all that fit)</source>
+        <translation>자동(들어가는 만큼 모두)</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="116" />
+        <source>Automatic (one per core)</source>
+        <translation>자동(코어마다 하나)</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="117" />
+        <source>Use flash attention (needed for q8_0/q4_0)</source>
+        <translation>플래시 어텐션 사용(q8_0/q4_0에 필요)</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="118" />
+        <source>-1 puts every layer on the GPU, 0 none.</source>
+        <translation>-1이면 모든 레이어를 GPU에, 0이면 하나도 올리지 않습니다.</translation>
+    </message>
+    <message>
+        <location filename="../model_settings_dialog.py" line="142" />
+        <source>A quantized KV cache needs flash attention: turn it on, or choose f16.</source>
+        <translation>양자화한 KV 캐시에는 플래시 어텐션이 필요합니다. 켜거나 f16을 고르세요.</translation>
     </message>
 </context>
 <context>

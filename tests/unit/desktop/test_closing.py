@@ -37,7 +37,7 @@ def test_quit_while_a_model_loads_closes_after_the_load(qtbot, make_window, monk
     release = threading.Event()
     loaded: list[ScriptedEngine] = []
 
-    def slow_load(model: RegisteredModel, template: str) -> ScriptedEngine:
+    def slow_load(model: RegisteredModel, template: str, settings: object = None) -> ScriptedEngine:
         release.wait(10)  # llama.cpp's load cannot be interrupted
         engine = ScriptedEngine([["x"]])
         loaded.append(engine)

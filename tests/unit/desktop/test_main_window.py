@@ -253,7 +253,7 @@ def test_template_choice_reloads_the_model_with_it(qtbot, make_window, monkeypat
     use_engine(window, ScriptedEngine([["a"]]))
     loads: list[str] = []
 
-    def load_engine(model, template):  # type: ignore[no-untyped-def]
+    def load_engine(model, template, settings=None):  # type: ignore[no-untyped-def]
         loads.append(template)
         return ScriptedEngine([["b"]])
 

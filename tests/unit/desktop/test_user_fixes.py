@@ -22,7 +22,9 @@ def test_a_message_sent_during_a_model_switch_is_answered_by_the_new_model(
     old, new = ScriptedEngine([["old model"]]), ScriptedEngine([["new model"]])
     release = threading.Event()
 
-    def load_engine(model: RegisteredModel, template: str) -> ScriptedEngine:
+    def load_engine(
+        model: RegisteredModel, template: str, settings: object = None
+    ) -> ScriptedEngine:
         release.wait(10)
         return new
 
