@@ -22,8 +22,14 @@ class Utf8Assembler:
         return str(self._decoder.decode(data, final=False))
 
     def flush(self) -> str:
-        """Whatever is left at the end; a truncated character becomes U+FFFD."""
-        return str(self._decoder.decode(b"", final=True))
+        """The end of the stream: the bytes of an unfinished character are dropped.
+
+        They can only be the start of a character the reply never finished (it stopped
+        at the length limit, a stop string or a cancel); decoding them would end the
+        saved reply in U+FFFD ("고려\ufffd").
+        """
+        self._decoder.reset()
+        return ""
 
     @property
     def pending(self) -> bool:

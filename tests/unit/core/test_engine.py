@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bllossom_core._native import quiet_native_output
+from bllossom_core.native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.engine import LocalEngine, LocalStream, common_prefix_length
 from bllossom_core.errors import GGUFError, InputError, ModelLoadError, TemplateError
@@ -106,7 +106,7 @@ def test_stream_is_byte_exact_with_whole_detokenization(engine: LocalEngine) -> 
 
 @pytest.mark.parametrize("family", ["llama2-spm", "llama3-bpe-ko"])
 def test_korean_pieces_split_across_tokens_reassemble_exactly(family: Family) -> None:
-    from bllossom_core._llama_vocab import open_vocab
+    from bllossom_core.llama_vocab import open_vocab
 
     vocab = open_vocab(fixture_gguf(family))
     text = " ".join(korean_corpus()[:40])
@@ -134,6 +134,14 @@ def test_utf8_assembler_every_split() -> None:
         assert "".join(parts) == data.decode() and all("\ufffd" not in p for p in parts)
     assembler = Utf8Assembler()
     assert [assembler.feed(bytes([b])) for b in "한".encode()] == ["", "", "한"]
+
+
+def test_a_reply_cut_mid_character_ends_without_a_replacement_character() -> None:
+    """Stopped at the length limit after two of 려's three bytes: the tail is dropped."""
+    assembler = Utf8Assembler()
+    cut = "고려".encode()[:-1]
+    assert assembler.feed(cut) + assembler.flush() == "고"
+    assert assembler.feed("다".encode()) == "다"  # the next reply starts clean
 
 
 def test_cancel_from_another_thread_stops_within_one_token(engine: LocalEngine) -> None:
