@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bllossom_core.native import quiet_native_output
 from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.engine import LocalEngine, LocalStream, common_prefix_length
 from bllossom_core.errors import GGUFError, InputError, ModelLoadError, TemplateError
+from bllossom_core.native import quiet_native_output
 from bllossom_core.types import CancelToken, ChatMessage, GenerationSettings
 from tests.fixtures.checkpoints import Family
 from tests.fixtures.gguf_models import fixture_gguf
