@@ -266,8 +266,9 @@ def padded_context(n_ctx: int) -> int:
     return -(-n_ctx // 256) * 256
 
 
-def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_element: int = 2) -> int:
-    return shape.layers * shape.kv_heads * shape.head_dim * n_ctx * 2 * bytes_per_element
+def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_element: float = 2.0) -> int:
+    """f16 by default; a q8_0 cache (llama.cpp's ``--cache-type-k/v q8_0``) is 34/32 bytes."""
+    return int(shape.layers * shape.kv_heads * shape.head_dim * n_ctx * 2 * bytes_per_element)
 
 
 def compute_bytes(shape: ModelShape, n_ctx: int) -> int:
@@ -275,11 +276,13 @@ def compute_bytes(shape: ModelShape, n_ctx: int) -> int:
     return max(shape.vocab_size * ubatch * 4, n_ctx * ubatch * (shape.n_heads + 1) * 4)
 
 
-def estimate_memory(weights_bytes: int, shape: ModelShape, n_ctx: int) -> MemoryEstimate:
+def estimate_memory(
+    weights_bytes: int, shape: ModelShape, n_ctx: int, kv_bytes_per_element: float = 2.0
+) -> MemoryEstimate:
     n_ctx = padded_context(n_ctx)
     return MemoryEstimate(
         weights=weights_bytes,
-        kv_cache=kv_cache_bytes(shape, n_ctx),
+        kv_cache=kv_cache_bytes(shape, n_ctx, kv_bytes_per_element),
         overhead=compute_bytes(shape, n_ctx) + RUNTIME_RESERVE,
     )
 

@@ -52,6 +52,8 @@ def test_kv_cache_formula_llama3_8b() -> None:
     assert estimate.kv_cache == 2**29  # the context is rounded up to 4096 first
     assert estimate.weights == 4_920_000_000
     assert estimate.total == estimate.weights + estimate.kv_cache + estimate.overhead
+    q8_cache = estimate_memory(4_920_000_000, shape, 4096, kv_bytes_per_element=34 / 32)
+    assert q8_cache.kv_cache == 2**29 * 17 // 32
 
 
 def _machine(ram_gb: float, gpu_gb: float | None = None, offload: bool = True) -> HardwareInfo:
