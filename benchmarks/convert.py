@@ -1,11 +1,16 @@
-"""Benchmark: ``bllossom convert`` against llama.cpp's convert_hf_to_gguf.py (+ quantize).
+"""Benchmark: ``bllossom convert`` against llama.cpp's convert_hf_to_gguf.py (+ quantize)
+and against the disk.
 
 Builds a ~1B-parameter bf16 Llama checkpoint with random weights (written directly as
-safetensors, with the real Llama-2 tokenizer of the test fixtures), then times both
-pipelines on it, one after the other, and reports wall time and peak RSS of the whole
-process tree of each run.
+safetensors, with the real Llama-2 tokenizer of the test fixtures), then times, one
+after the other and alternating between repeats: our converter, llama.cpp's pipeline,
+optionally our converter at an older git revision (``--baseline REV``, for a before /
+after table from one run), and the disk-write bound: a timed write of as many bytes as
+our output, in the same folder, fsync'ed at the end (what ``dd conv=fsync`` measures).
+Reports the best wall time and the peak RSS of the whole process tree of each run, and
+each conversion's time as a ratio to the disk bound and to llama.cpp.
 
-    .venv/bin/python benchmarks/convert.py [--work DIR] [--layers 16]
+    .venv/bin/python benchmarks/convert.py [--work DIR] [--layers 16] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,6 +99,74 @@ def measure(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss * 1024
 
 
+def disk_write_bound(folder: Path, size: int) -> float:
+    """Seconds to write ``size`` bytes to a new file in ``folder`` and fsync it: the
+    least any converter can take to produce an output of that size there."""
+    block = os.urandom(8 * 2**20)  # incompressible, in case the file system compresses
+    path = folder / ".disk-bound.tmp"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        started = time.perf_counter()
+        left = size
+        while left > 0:
+            left -= os.write(fd, block[: min(left, len(block))])
+        os.fsync(fd)
+        return time.perf_counter() - started
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def converter_command(root: Path) -> list[str]:
+    """``bllossom convert`` from the source tree ``root`` (this one or a baseline)."""
+    launch = (
+        f"import runpy, sys; sys.path.insert(0, {str(root)!r}); "
+        "runpy.run_module('bllossom_core.cli', run_name='__main__')"
+    )
+    return [sys.executable, "-c", launch, "convert"]
+
+
+def extract_revision(revision: str, files: list[str], into: Path) -> Path:
+    """This tree's converter and core with ``files`` as they were at git ``revision``:
+    the code before a change, against everything else as it is now."""
+    folder = into / f"baseline-{revision}"
+    shutil.rmtree(folder, ignore_errors=True)
+    for package in ("converter", "bllossom_core"):
+        shutil.copytree(
+            ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for name in files:
+        old = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{revision}:{name}"], check=True, capture_output=True
+        ).stdout
+        (folder / name).write_bytes(old)
+    return folder
+
+
+def table_header(names: list[str]) -> str:
+    header = f"{'target':7} {'output':>8} {'disk s':>7}"
+    for name in names:
+        header += f" {name + ' s':>12} {'/disk':>6}"
+        if name != "llama.cpp" and "llama.cpp" in names:
+            header += f" {'/llama':>6}"
+    for name in names:
+        header += f" {name + ' RSS':>13}"
+    return header
+
+
+def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str]) -> str:
+    disk = best["disk"][0]
+    line = f"{target:7} {best['size'][0] / 1e6:6.0f}MB {disk:7.2f}"
+    for name in names:
+        seconds = best[name][0]
+        line += f" {seconds:12.2f} {seconds / disk:5.2f}x"
+        if name != "llama.cpp" and "llama.cpp" in names:
+            line += f" {seconds / best['llama.cpp'][0]:5.2f}x"
+    for name in names:
+        line += f" {best[name][1] / 2**20:11.0f}MB"
+    return line
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None)
@@ -100,14 +174,24 @@ def main() -> int:
     parser.add_argument("--intermediate", type=int, default=5632)
     parser.add_argument("--layers", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=2, help="runs per pipeline (best time)")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also time the converter with --baseline-files at REV"
+    )
+    parser.add_argument(
+        "--baseline-files",
+        default="converter/_tensors.py,converter/_writer.py",
+        help="files taken from --baseline REV (the rest is this tree)",
+    )
+    parser.add_argument(
+        "--targets", default="F16,BF16,Q8_0,Q4_K_M", help="comma-separated output types"
+    )
+    parser.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp's script")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         params = build_checkpoint(args.build, args.hidden, args.intermediate, args.layers)
         print(f"built a {params / 1e9:.2f}B-parameter bf16 checkpoint in {args.build}")
         return 0
-
-    from tests.fixtures.llama_cpp_reference import oracle_root
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bllossom-bench-"))
     source = work / "ckpt"
@@ -117,60 +201,84 @@ def main() -> int:
         build = [sys.executable, __file__, "--build", str(source)]
         build += ["--hidden", str(args.hidden), "--intermediate", str(args.intermediate)]
         measure([*build, "--layers", str(args.layers)])
+    weights = (source / "model.safetensors").stat().st_size
     py = sys.executable
-    oracle = str(oracle_root() / "run_oracle.py")
+    oracle = ""
+    if not args.no_llama_cpp:
+        from tests.fixtures.llama_cpp_reference import oracle_root
+
+        oracle = str(oracle_root() / "run_oracle.py")
     quantize = (
         "import sys, llama_cpp; p = llama_cpp.llama_model_quantize_default_params(); "
         "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M; "
         "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), p))"
     )
-    ours = [py, "-m", "bllossom_core.cli", "convert", str(source), "--quiet", "--force"]
-    rows = []
+    flags = [str(source), "--quiet", "--force", "--no-verify-tokenizer"]
+    converters = {"ours": converter_command(ROOT)}
+    if args.baseline:
+        before = extract_revision(args.baseline, args.baseline_files.split(","), work)
+        converters["before"] = converter_command(before)
 
-    def pipeline(commands: list[list[str]]) -> tuple[float, int]:
+    def pipeline(commands: list[list[str]], output: Path | None = None) -> tuple[float, int, int]:
         total, peak = 0.0, 0
         for command in commands:
             seconds, rss = measure(command)
             total, peak = total + seconds, max(peak, rss)
+        size = output.stat().st_size if output is not None else 0
         for f in work.glob("*.gguf"):
             f.unlink()
-        return total, peak
+        return total, peak, size
 
-    def run(label: str, mine: list[list[str]], theirs: list[list[str]]) -> None:
-        our_time = ref_time = float("inf")
-        our_rss = ref_rss = 0
-        for _ in range(args.repeat):  # alternate, so both see the same machine load
-            seconds, rss = pipeline(mine)
-            our_time, our_rss = min(our_time, seconds), max(our_rss, rss)
-            seconds, rss = pipeline(theirs)
-            ref_time, ref_rss = min(ref_time, seconds), max(ref_rss, rss)
-        rows.append((label, our_time, ref_time, our_rss, ref_rss))
+    def reference(target: str) -> list[list[str]]:
+        if not oracle:
+            return []
+        out = str(work / f"ref-{target}.gguf")
+        if target in ("F16", "BF16", "Q8_0"):
+            return [[py, oracle, str(source), "--outtype", target.lower(), "--outfile", out]]
+        auto = str(work / "ref-auto.gguf")
+        return [
+            [py, oracle, str(source), "--outtype", "auto", "--outfile", auto],
+            [py, "-c", quantize, auto, out],
+        ]
 
-    f16_ref = str(work / "ref-f16.gguf")
-    run(
-        "F16",
-        [[*ours, "--quant", "F16", "--no-verify-tokenizer", "-o", str(work / "f16.gguf")]],
-        [[py, oracle, str(source), "--outtype", "f16", "--outfile", f16_ref]],
-    )
-    auto_ref = str(work / "ref-bf16.gguf")
-    run(
-        "Q4_K_M",
-        [[*ours, "--quant", "Q4_K_M", "--no-verify-tokenizer", "-o", str(work / "q4.gguf")]],
-        [
-            [py, oracle, str(source), "--outtype", "auto", "--outfile", auto_ref],
-            [py, "-c", quantize, auto_ref, str(work / "ref-q4.gguf")],
-        ],
-    )
+    results: dict[str, dict[str, tuple[float, int]]] = {}
+    names = [*converters, *(["llama.cpp"] if oracle else [])]
+    print(table_header(names), flush=True)
+    for target in args.targets.split(","):
+        best: dict[str, tuple[float, int]] = {}
+
+        def keep(
+            name: str, seconds: float, rss: int, best: dict[str, tuple[float, int]] = best
+        ) -> None:
+            old_time, old_rss = best.get(name, (float("inf"), 0))
+            best[name] = (min(old_time, seconds), max(old_rss, rss))
+
+        for _ in range(args.repeat):  # alternate, so every pipeline sees the same machine load
+            size = 0
+            for name, command in converters.items():
+                out = work / f"{name}-{target}.gguf"
+                seconds, rss, produced = pipeline(
+                    [[*command, *flags, "--quant", target, "-o", str(out)]], out
+                )
+                keep(name, seconds, rss)
+                size = size or produced
+                if name == "ours":
+                    keep("size", float(produced), 0)
+            if oracle:
+                seconds, rss, _ = pipeline(reference(target))
+                keep("llama.cpp", seconds, rss)
+            keep("disk", disk_write_bound(work, size), 0)
+        results[target] = best
+        print(table_row(target, best, names), flush=True)
+
     print()
     print(
-        f"{'target':8} {'ours s':>8} {'llama.cpp s':>12} {'ratio':>6}   "
-        f"{'ours RSS':>9} {'llama.cpp RSS':>14} {'ratio':>6}"
+        f"checkpoint: {weights / 1e6:.0f} MB of bf16 weights; {args.repeat} runs each, best "
+        "time, peak RSS of the process tree; 'disk' = fsync'ed write of the output size"
     )
-    for label, mt, rt, mr, rr in rows:
-        print(
-            f"{label:8} {mt:8.1f} {rt:12.1f} {mt / rt:6.2f}x  "
-            f"{mr / 2**20:7.0f}MB {rr / 2**20:12.0f}MB {mr / rr:6.2f}x"
-        )
+    print(table_header(names))
+    for target, best in results.items():
+        print(table_row(target, best, names))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
