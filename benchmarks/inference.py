@@ -5,14 +5,19 @@ measures prompt tokens/s, decode tokens/s and time to first token, alternating t
 sides after a warm-up run of each, over ``--repeats`` runs (see :func:`_summarize` for
 how runs on a shared, noisy machine are combined); then the time to first token of
 each of 10 chat turns with the KV cache kept between turns and with it thrown away.
+Last, the engine's *default* thread choice against plain llama-cpp-python at llama.cpp's
+own default thread count (one per physical core, read here the way llama.cpp reads it),
+both for prompt processing and decode.
 
-    .venv/bin/python -m benchmarks.inference [--threads 1] [--repeats 5] [--small]
+    .venv/bin/python -m benchmarks.inference [--threads 1] [--repeats 5] [--small] [--quant Q4_K_M]
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +32,7 @@ from tests.fixtures.gguf_models import fixture_gguf
 
 MODEL_125M = {"hidden_size": 768, "intermediate_size": 2048, "num_layers": 12,
               "num_heads": 12, "num_kv_heads": 4}  # fmt: skip
+QUANTS = ("F16", "Q4_K_M")
 PROMPT_TOKENS = 256
 DECODE_TOKENS = 128
 GREEDY = GenerationSettings(temperature=0.0, max_tokens=DECODE_TOKENS, repeat_penalty=1.1)
@@ -104,12 +110,31 @@ def _row(name: str, ours: float, plain: float, fmt: str = "{:.1f}") -> str:
     return f"{name:<22}{fmt.format(ours):>14}{fmt.format(plain):>14}{ratio:>9.3f}x"
 
 
-def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None]) -> None:
+def llama_cpp_default_threads() -> int:
+    """llama.cpp's ``cpu_get_num_physical_cores()`` on Linux: distinct thread-sibling sets
+    in sysfs; else its guess from the logical count. Kept apart from the engine's own
+    count so the comparison checks it."""
+    siblings = set()
+    for path in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings"):
+        with open(path, encoding="ascii") as handle:
+            siblings.add(handle.read().strip())
+    if siblings:
+        return len(siblings)
+    logical = os.cpu_count() or 4
+    return logical if logical <= 4 else logical // 2
+
+
+def _plain_llama(path: Path, threads: int) -> Any:
     from llama_cpp import Llama
 
-    engine = LocalEngine.load(path, threads=threads, context_size=2048)
-    plain = Llama(model_path=str(path), n_ctx=2048, n_threads=threads,
-                  n_threads_batch=threads, n_batch=512, verbose=False)  # fmt: skip
+    return Llama(model_path=str(path), n_ctx=2048, n_threads=threads,
+                 n_threads_batch=threads, n_batch=512, verbose=False)  # fmt: skip
+
+
+def _compare(
+    engine: LocalEngine, plain: Any, repeats: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Both sides on the same prompts, alternating, after a warm-up run of each."""
     measure_ours(engine, _prompt(engine, -1))  # warm-up: page in the weights
     measure_plain(plain, _prompt(engine, -1))
     ours_runs, plain_runs = [], []
@@ -117,7 +142,26 @@ def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None
         prompt = _prompt(engine, rep)
         ours_runs.append(measure_ours(engine, prompt))
         plain_runs.append(measure_plain(plain, prompt))
-    ours, base = _summarize(ours_runs), _summarize(plain_runs)
+    return _summarize(ours_runs), _summarize(plain_runs)
+
+
+def bench_default_threads(path: Path, repeats: int, out: Callable[[str], None]) -> None:
+    engine = LocalEngine.load(path, context_size=2048)  # no --threads: the default choice
+    reference = llama_cpp_default_threads()
+    plain = _plain_llama(path, reference)
+    ours, base = _compare(engine, plain, repeats)
+    out(f"{'default threads':<22}{engine.device.threads or 0:>14}{reference:>14}"
+        f"{'(llama.cpp default)':>21}")  # fmt: skip
+    out(_row("  prompt tokens/s", ours["prompt_tps"], base["prompt_tps"]))
+    out(_row("  decode tokens/s", ours["decode_tps"], base["decode_tps"]))
+    plain.close()
+    engine.close()
+
+
+def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None]) -> None:
+    engine = LocalEngine.load(path, threads=threads, context_size=2048)
+    plain = _plain_llama(path, threads)
+    ours, base = _compare(engine, plain, repeats)
     out(f"\n{path.name}  ({engine.info.quantization}, {engine.info.parameter_count / 1e6:.0f}M "
         f"parameters, {engine.device.summary})")  # fmt: skip
     out(f"{'metric':<22}{'bllossom_core':>14}{'plain Llama':>14}{'ratio':>10}")
@@ -132,6 +176,7 @@ def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None
     out(_row("turn 10 / turn 1", kept[-1] / kept[0], fresh[-1] / fresh[0], "{:.2f}"))
     plain.close()
     engine.close()
+    bench_default_threads(path, repeats, out)
 
 
 def main() -> int:
@@ -139,12 +184,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="1 is steadiest on a busy box")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="use the tiny test model instead")
+    parser.add_argument("--quant", action="append", choices=QUANTS,
+                        help=f"only this file type (repeatable; default: {', '.join(QUANTS)})")  # fmt: skip
     args = parser.parse_args()
     shape = {} if args.small else MODEL_125M
-    for quant in ("F16", "Q4_K_M"):
+    for quant in args.quant or QUANTS:
         path = fixture_gguf("llama2-spm", quant, **shape)
         bench_file(path, args.threads, args.repeats, print)
-    print("\nTarget: prompt and decode throughput >= 0.97x plain llama-cpp-python.")
+    print("\nTarget: prompt and decode throughput >= 0.97x plain llama-cpp-python, also with "
+          "the default thread choice against llama.cpp's default thread count.")  # fmt: skip
     return 0
 
 

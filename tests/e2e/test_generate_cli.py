@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bllossom_core._llama_vocab import open_vocab
+from bllossom_core.llama_vocab import open_vocab
 from bllossom_core.templates import render_prompt_ids
 from bllossom_core.types import ChatMessage
 from tests.fixtures.checkpoints import Family
-from tests.fixtures.gguf_models import fixture_gguf
+from tests.fixtures.gguf_models import fixture_gguf, reasoning_gguf
 
 PROMPT = "서울에 대해 알려줘. Keep it short."
 
@@ -112,3 +113,72 @@ def test_info_on_truncated_file_is_one_line_error(tmp_path: Path) -> None:
     done = bllossom("info", str(truncated))
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "cut.gguf is not a usable GGUF file" in done.stderr
+
+
+# --------------------------------------------------------------------------- reasoning
+
+
+def _expected_reasoning_reply(path: Path, max_tokens: int) -> tuple[str, str]:
+    """Thinking and answer of the greedy reply, split from plain llama.cpp's text: the
+    DeepSeek-R1 prompt opens the think block, so all before ``</think>`` is thinking."""
+    text, _ = _plain_greedy_text(path, "llama3-bpe", max_tokens)
+    thinking, _, answer = text.partition("</think>")
+    return thinking.strip(), answer.lstrip()
+
+
+def _generate_reasoning(*extra: str, tty: bool = False) -> tuple[int, str, str]:
+    path = reasoning_gguf()
+    args = ("generate", str(path), "--prompt", PROMPT, "--temperature", "0", "--max-tokens",
+            "24", "--context-size", "512", "--threads", "1", *extra)  # fmt: skip
+    if not tty:
+        done = bllossom(*args)
+        return done.returncode, done.stdout, done.stderr
+    # stdout on a pseudo-terminal, as in an interactive shell
+    root = Path(__file__).resolve().parents[2]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bllossom_core.cli", *args], stdout=follower,
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    _, err = proc.communicate(timeout=120)
+    output = b"".join(chunks).decode().replace("\r\n", "\n")
+    return proc.returncode, output, err.decode()
+
+
+def test_generate_json_gives_thinking_and_answer_apart() -> None:
+    code, out, err = _generate_reasoning("--json")
+    assert code == 0, err
+    result = json.loads(out)
+    thinking, answer = _expected_reasoning_reply(reasoning_gguf(), 24)
+    assert thinking  # the prompt opened the block, so the reply starts with thinking
+    assert (result["thinking"], result["text"]) == (thinking, answer)
+    assert result["stats"]["thinking_seconds"] >= 0
+
+
+def test_generate_prints_thinking_plain_when_piped_and_hides_it_on_request() -> None:
+    thinking, answer = _expected_reasoning_reply(reasoning_gguf(), 24)
+    code, out, err = _generate_reasoning()
+    assert code == 0, err
+    assert "\x1b" not in out  # no escape codes into a pipe
+    assert out == f"{thinking}\n\n{answer}\n"
+    code, out, err = _generate_reasoning("--hide-thinking")
+    assert code == 0, err
+    assert out == f"{answer}\n"
+
+
+def test_generate_dims_thinking_on_a_terminal() -> None:
+    thinking, answer = _expected_reasoning_reply(reasoning_gguf(), 24)
+    code, out, err = _generate_reasoning(tty=True)
+    assert code == 0, err
+    assert out == f"\x1b[2m{thinking}\x1b[0m\n\n{answer}\n"
