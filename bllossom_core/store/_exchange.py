@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bllossom_core.errors import InputError, StorageError
+from bllossom_core.errors import ErrorCode, InputError, StorageError
 from bllossom_core.fileio import atomic_write_text, storage_error
 from bllossom_core.store._markdown import model_file_name
 from bllossom_core.store._records import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
@@ -81,17 +81,25 @@ def import_json(conn: sqlite3.Connection, document: str, now: float) -> list[int
     try:
         data = json.loads(document)
     except json.JSONDecodeError as error:
-        raise InputError(f"The file is not valid JSON ({error}).") from error
+        raise InputError(
+            f"The file is not valid JSON ({error}).", code=ErrorCode.IMPORT_INVALID
+        ) from error
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise InputError("The file is not a Bllossom conversation export.")
+        raise InputError(
+            "The file is not a Bllossom conversation export.", code=ErrorCode.IMPORT_INVALID
+        )
     if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
         raise InputError(
-            "The export was made by a newer Bllossom.", hint="Update Bllossom to import it."
+            "The export was made by a newer Bllossom.",
+            hint="Update Bllossom to import it.",
+            code=ErrorCode.IMPORT_INVALID,
         )
     try:
         return [_import_conversation(conn, item, now) for item in data["conversations"]]
     except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as error:
-        raise InputError(f"The conversation export is damaged ({error!r}).") from error
+        raise InputError(
+            f"The conversation export is damaged ({error!r}).", code=ErrorCode.IMPORT_INVALID
+        ) from error
 
 
 def _checked(name: str, value: Any) -> Any:

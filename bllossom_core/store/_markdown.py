@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from bllossom_core.errors import InputError
+from bllossom_core.errors import ErrorCode, InputError
 from bllossom_core.store._records import Conversation, Message
 
 EXPORT_LANGUAGES = ("en", "ko")
@@ -60,7 +60,8 @@ def labels_for(language: str) -> Labels:
     labels = _LABELS.get(language.lower().replace("_", "-").split("-")[0])
     if labels is None:
         raise InputError(
-            f"Exports can be written in {' or '.join(EXPORT_LANGUAGES)}, not {language!r}."
+            f"Exports can be written in {' or '.join(EXPORT_LANGUAGES)}, not {language!r}.",
+            code=ErrorCode.INVALID_INPUT,
         )
     return labels
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bllossom_core.errors import InputError
+from bllossom_core.errors import ErrorCode, InputError
 from bllossom_core.store import ConversationStore
 from bllossom_core.types import GenerationSettings, GenerationStats
 
@@ -117,8 +117,9 @@ def test_markdown_shows_the_viewed_branch(tmp_path: Path) -> None:
 )
 def test_bad_imports_are_refused_without_partial_writes(tmp_path: Path, document: str) -> None:
     with ConversationStore(tmp_path / "a.sqlite3") as store:
-        with pytest.raises(InputError):
+        with pytest.raises(InputError) as caught:
             store.import_json(document)
+        assert caught.value.code is ErrorCode.IMPORT_INVALID
         assert store.list_conversations() == []
 
 
