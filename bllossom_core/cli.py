@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from bllossom_core import __version__
 from bllossom_core.errors import BllossomError, Cancelled, InputError
 from bllossom_core.terminal_text import prepare_standard_streams, refuse_undecodable_arguments
+from converter import command as convert_command
 
 SUBCOMMAND_MODULES = (
-    "converter.command",  # convert
     "bllossom_core.commands.info",  # info
     "bllossom_core.commands.generate",  # generate
     "bllossom_core.commands.chat",  # chat
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    convert_command.register(subparsers)  # the converter package's subcommand
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser

@@ -1,4 +1,4 @@
-"""llama.cpp's tokenizer seen through :class:`~bllossom_core.templates.PromptVocab` (internal)."""
+"""llama.cpp's tokenizer seen through :class:`~bllossom_core.templates.PromptVocab`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
+from bllossom_core.native import load_llama
 
 
 class LlamaVocab:
@@ -103,8 +104,8 @@ class LlamaVocab:
 
 
 def open_vocab(path: str | Path) -> LlamaVocab:
-    """Only the tokenizer of a GGUF (no weights), after the safe header check."""
-    from llama_cpp import Llama
-
+    """Only the tokenizer of a GGUF (no weights), after the safe header check; a failed
+    load raises ``ValueError``/``RuntimeError`` with llama.cpp's reason (see
+    :func:`~bllossom_core.native.load_llama`)."""
     info = read_gguf_info(path)
-    return LlamaVocab(Llama(model_path=str(path), vocab_only=True, verbose=False), info)
+    return LlamaVocab(load_llama(path, vocab_only=True), info)
