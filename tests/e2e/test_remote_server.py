@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bllossom_core.errors import RemoteError
+from bllossom_core.errors import ErrorCode, RemoteError
 from bllossom_core.remote import RemoteEngine
 from bllossom_core.store import ConversationStore
 from bllossom_core.types import CancelToken, ChatMessage, GenerationSettings
@@ -133,7 +133,9 @@ def test_streamed_reply_matches_the_servers_own_non_streamed_reply(
     engine: RemoteEngine, server: Server
 ) -> None:
     stream = engine.stream_chat(PROMPT, GREEDY)
-    pieces = list(stream)
+    events = list(stream.events())
+    assert {piece.kind for piece in events} == {"answer"}  # not a reasoning model
+    pieces = [piece.text for piece in events]
     reference = get_json(server, "/chat/completions", {
         "model": ALIAS, "messages": [{"role": m.role, "content": m.content} for m in PROMPT],
         "temperature": 0.0, "top_k": 1, "max_tokens": GREEDY.max_tokens, "seed": 7,
@@ -174,10 +176,12 @@ def test_cancel_from_another_thread_stops_the_stream(engine: RemoteEngine, serve
 
 
 def test_wrong_api_key_and_wrong_base_url(server: Server) -> None:
-    with pytest.raises(RemoteError, match="refused the API key"):
+    with pytest.raises(RemoteError, match="refused the API key") as caught:
         RemoteEngine(server.url, api_key="wrong", model=ALIAS).stream_chat(PROMPT, GREEDY)
-    with pytest.raises(RemoteError, match="refused the API key"):
+    assert caught.value.code is ErrorCode.AUTH_FAILED
+    with pytest.raises(RemoteError, match="refused the API key") as caught:
         RemoteEngine(server.url).list_models()
+    assert caught.value.code is ErrorCode.AUTH_FAILED
     wrong_path = f"http://127.0.0.1:{server.port}/api/v1"
     with pytest.raises(RemoteError, match="no OpenAI-compatible API"):
         RemoteEngine(wrong_path, api_key=API_KEY, model=ALIAS).stream_chat(PROMPT, GREEDY)
@@ -210,6 +214,7 @@ def test_server_killed_mid_reply_keeps_the_partial_reply_in_the_store(tmp_path: 
             thread = store.thread(conversation.id)
             assert [m.text for m in thread] == [PROMPT[1].content, stream.text]
             assert not saved.complete and "stopped in the middle" in (saved.error or "")
+            assert caught.value.code is ErrorCode.REPLY_INTERRUPTED
             assert stream.stats.stop_reason == "error"
             assert stream.stats.generated_tokens < 4000
     finally:
