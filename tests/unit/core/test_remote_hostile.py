@@ -5,6 +5,7 @@ happened; reasoning models' thinking apart from the answer."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -276,13 +277,12 @@ def test_cancel_while_waiting_for_headers_stops_only_the_reply(serve: Serve) -> 
 
 CTRL_C_CHILD = textwrap.dedent(
     """
-    import os, resource, signal, sys, threading
+    import resource, sys
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
     sys.path.insert(0, sys.argv[2])
     from bllossom_core.remote import RemoteEngine
     from bllossom_core.types import ChatMessage, GenerationSettings
     engine = RemoteEngine(sys.argv[1], model="m", read_timeout_s=60)
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     stream = engine.stream_chat([ChatMessage("user", "hi")], GenerationSettings())
     print("reply:", list(stream), stream.stats.stop_reason)
     print("still running")
@@ -294,12 +294,22 @@ def test_ctrl_c_while_waiting_for_headers_does_not_quit(serve: Serve, tmp_path: 
     server = serve(silent_before_headers)
     script = tmp_path / "child.py"
     script.write_text(CTRL_C_CHILD)
-    result = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, str(script), server.url, str(REPO)],
-        capture_output=True, text=True, timeout=60,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["reply: [] cancelled", "still running"]
+    try:
+        deadline = time.monotonic() + 60
+        while not server.requests and time.monotonic() < deadline:  # the request is out
+            time.sleep(0.02)
+        time.sleep(0.2)  # and the child waits for the headers
+        child.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    assert out.splitlines() == ["reply: [] cancelled", "still running"]
 
 
 # -- reasoning models ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ namespace (``unshare``), with the store opened by a child process inside it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -193,3 +194,17 @@ def test_text_that_is_not_valid_unicode_is_saved_not_lost(
         assert reply.text == "partial " + stored and reply.error == f"failed on {stored}"
         again = store.get_conversation(conversation.id)
         assert again.title == stored and again.system_prompt == stored and again.model == stored
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
+def test_folder_without_write_permission_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(StorageError) as caught:
+            ConversationStore(folder / "conversations.sqlite3")
+    finally:
+        folder.chmod(0o755)
+    assert caught.value.code is ErrorCode.READ_ONLY
+    assert "no write permission" in str(caught.value) and str(folder) in str(caught.value)
