@@ -208,6 +208,22 @@ def _wording() -> dict[ErrorCode, tuple[str, str]]:
                 "'hf auth login'.",
             ),
         ),
+        ErrorCode.REMOTE_FILE_NOT_FOUND: (
+            translate("Errors", "That file is not in the model's repository."),
+            translate("Errors", "Check the file name, or choose a quantization the list offers."),
+        ),
+        ErrorCode.DOWNLOAD_INTERRUPTED: (
+            translate("Errors", "The download was interrupted."),
+            translate("Errors", "Start it again: it continues from where it stopped."),
+        ),
+        ErrorCode.UNKNOWN_MODEL: (
+            translate("Errors", "There is no model by that name in the catalog."),
+            translate("Errors", "Choose one from the list, or give a Hugging Face id (ORG/NAME)."),
+        ),
+        ErrorCode.QUANT_NOT_AVAILABLE: (
+            translate("Errors", "That quantization is not offered for this model."),
+            translate("Errors", "Choose one of the quantizations listed."),
+        ),
         ErrorCode.CHECKSUM_MISMATCH: (
             translate("Errors", "The downloaded file is damaged."),
             translate("Errors", "It was deleted; download it again."),

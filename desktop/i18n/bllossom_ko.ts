@@ -27,42 +27,42 @@
 <context>
     <name>ChatPage</name>
     <message>
-        <location filename="../chat_page.py" line="57" />
+        <location filename="../chat_page.py" line="60" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="58" />
+        <location filename="../chat_page.py" line="61" />
         <source>Editing a message: sending creates a new branch.</source>
         <translation>메시지를 수정하는 중입니다. 보내면 새 갈래로 저장됩니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="59" />
+        <location filename="../chat_page.py" line="62" />
         <source>Cancel editing</source>
         <translation>수정 취소</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="61" />
+        <location filename="../chat_page.py" line="64" />
         <source>Type a message. Enter sends, Shift+Enter adds a line.</source>
         <translation>메시지를 입력하세요. Enter로 보내고 Shift+Enter로 줄을 바꿉니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="63" />
+        <location filename="../chat_page.py" line="66" />
         <source>Stop</source>
         <translation>중지</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="63" />
+        <location filename="../chat_page.py" line="66" />
         <source>Send</source>
         <translation>보내기</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="65" />
+        <location filename="../chat_page.py" line="68" />
         <source>Stop generating (Esc)</source>
         <translation>답변 생성 중지 (Esc)</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="65" />
+        <location filename="../chat_page.py" line="68" />
         <source>Send (Enter)</source>
         <translation>보내기 (Enter)</translation>
     </message>
@@ -797,46 +797,86 @@
     </message>
     <message>
         <location filename="../errors.py" line="212" />
+        <source>That file is not in the model's repository.</source>
+        <translation>모델 저장소에 그 파일이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="213" />
+        <source>Check the file name, or choose a quantization the list offers.</source>
+        <translation>파일 이름을 확인하거나 목록에 있는 양자화를 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="216" />
+        <source>The download was interrupted.</source>
+        <translation>내려받기가 중단되었습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="217" />
+        <source>Start it again: it continues from where it stopped.</source>
+        <translation>다시 시작하세요. 멈춘 곳부터 이어서 받습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="220" />
+        <source>There is no model by that name in the catalog.</source>
+        <translation>카탈로그에 그런 이름의 모델이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="221" />
+        <source>Choose one from the list, or give a Hugging Face id (ORG/NAME).</source>
+        <translation>목록에서 고르거나 Hugging Face ID(조직/이름)를 입력하세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="224" />
+        <source>That quantization is not offered for this model.</source>
+        <translation>이 모델에는 그 양자화가 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="225" />
+        <source>Choose one of the quantizations listed.</source>
+        <translation>목록에 있는 양자화 중 하나를 고르세요.</translation>
+    </message>
+    <message>
+        <location filename="../errors.py" line="228" />
         <source>The downloaded file is damaged.</source>
         <translation>내려받은 파일이 손상되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="213" />
+        <location filename="../errors.py" line="229" />
         <source>It was deleted; download it again.</source>
         <translation>파일을 삭제했습니다. 다시 내려받으세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="216" />
+        <location filename="../errors.py" line="232" />
         <source>Stopped.</source>
         <translation>멈췄습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="217" />
+        <location filename="../errors.py" line="233" />
         <source>Nothing was left half-written.</source>
         <translation>반쯤 쓰다 만 파일은 남지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="220" />
+        <location filename="../errors.py" line="236" />
         <source>Something went wrong.</source>
         <translation>문제가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="221" />
+        <location filename="../errors.py" line="237" />
         <source>Details are below.</source>
         <translation>자세한 내용은 아래에 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="232" />
+        <location filename="../errors.py" line="248" />
         <source>An unexpected error occurred.</source>
         <translation>예기치 않은 오류가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="233" />
+        <location filename="../errors.py" line="249" />
         <source>This is a bug in Bllossom; please report it with the details below.</source>
         <translation>블라썸의 버그입니다. 아래 내용을 함께 알려 주세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="260" />
+        <location filename="../errors.py" line="276" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
@@ -1185,89 +1225,104 @@
 <context>
     <name>ModelsDialog</name>
     <message>
-        <location filename="../models.py" line="83" />
+        <location filename="../models.py" line="149" />
         <source>Models</source>
         <translation>모델</translation>
     </message>
     <message>
-        <location filename="../models.py" line="85" />
+        <location filename="../models.py" line="151" />
         <source>Name</source>
         <translation>이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="85" />
+        <location filename="../models.py" line="151" />
         <source>Size</source>
         <translation>크기</translation>
     </message>
     <message>
-        <location filename="../models.py" line="85" />
+        <location filename="../models.py" line="151" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../models.py" line="85" />
+        <location filename="../models.py" line="151" />
         <source>Location</source>
         <translation>위치</translation>
     </message>
     <message>
-        <location filename="../models.py" line="87" />
+        <location filename="../models.py" line="153" />
         <source>Use this model</source>
         <translation>이 모델 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="88" />
+        <location filename="../models.py" line="154" />
         <source>Remove from list</source>
         <translation>목록에서 제거</translation>
     </message>
     <message>
-        <location filename="../models.py" line="89" />
+        <location filename="../models.py" line="155" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../models.py" line="90" />
+        <location filename="../models.py" line="156" />
         <source>Remote server (OpenAI-compatible)</source>
         <translation>원격 서버 (OpenAI 호환)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="91" />
+        <location filename="../models.py" line="157" />
         <source>Base URL</source>
         <translation>기본 URL</translation>
     </message>
     <message>
-        <location filename="../models.py" line="92" />
+        <location filename="../models.py" line="158" />
         <source>API key</source>
         <translation>API 키</translation>
     </message>
     <message>
-        <location filename="../models.py" line="93" />
+        <location filename="../models.py" line="159" />
         <source>Model name</source>
         <translation>모델 이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="94" />
+        <location filename="../models.py" line="160" />
         <source>optional</source>
         <translation>선택 사항</translation>
     </message>
     <message>
-        <location filename="../models.py" line="96" />
+        <location filename="../models.py" line="162" />
         <source>API keys are saved unencrypted in settings.json, readable only by your user account.</source>
         <translation>API 키는 암호화되지 않은 채 settings.json에 저장되며, 내 사용자 계정만 읽을 수 있습니다.</translation>
     </message>
     <message>
-        <location filename="../models.py" line="100" />
+        <location filename="../models.py" line="166" />
         <source>Add and use this server</source>
         <translation>이 서버 추가 후 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="111" />
+        <location filename="../models.py" line="177" />
         <source>(in use)</source>
         <translation>(사용 중)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="114" />
+        <location filename="../models.py" line="182" />
         <source>remote</source>
         <translation>원격</translation>
+    </message>
+    <message>
+        <location filename="../models.py" line="213" />
+        <source>Remove the model in use?</source>
+        <translation type="unfinished" />
+    </message>
+    <message>
+        <location filename="../models.py" line="215" />
+        <source>%1 is the model in use. Remove it from the list and unload it?</source>
+        <translation type="unfinished" />
+    </message>
+    <message>
+        <location filename="../models.py" line="219" />
+        <source>The file itself is not deleted.</source>
+        <translation type="unfinished" />
     </message>
 </context>
 <context>
