@@ -9,7 +9,12 @@ print(result.verification.format())
 from converter._convert import ConversionResult, convert
 from converter._progress import ProgressCallback, ProgressEvent
 from converter._quantize import DEFAULT_QUANT, SUPPORTED_QUANTS
-from converter._verify import PROBE_TEXTS, VerificationReport, verify_gguf
+from converter._verify import (
+    PROBE_TEXTS,
+    VerificationReport,
+    missing_verify_modules,
+    verify_gguf,
+)
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -20,5 +25,6 @@ __all__ = [
     "ProgressEvent",
     "VerificationReport",
     "convert",
+    "missing_verify_modules",
     "verify_gguf",
 ]

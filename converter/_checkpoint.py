@@ -1,15 +1,17 @@
 """Reading and validating a Hugging Face Llama checkpoint folder, without loading weights.
 
 Safetensors headers are parsed directly so that every file is checked (truncation,
-overlapping or out-of-range offsets) before anything is written, and tensors are then
-read row block by row block with plain file reads: memory stays at one block, not one
-file. Legacy ``pytorch_model.bin`` files are opened with ``torch.load(weights_only=True,
-mmap=True)``, which refuses arbitrary pickled objects.
+overlapping or out-of-range offsets, impossible shapes) before anything is written, and
+tensors are then read row block by row block with plain file reads: memory stays at one
+block, not one file. config.json is then checked against those shapes (``_config``).
+``pytorch_model.bin`` files are opened with ``torch.load(weights_only=True)``, which
+refuses arbitrary pickled objects: zip-format files memory-mapped, legacy (pre-1.6,
+non-zip) files read into memory, since torch cannot map those.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 import struct
 from collections.abc import Callable
@@ -19,13 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from bllossom_core.errors import CheckpointError
-from converter._json import json_type, read_json
+from bllossom_core.errors import CheckpointError, ErrorCode
+from converter._config import check_against_weights, check_config
+from converter._json import (
+    MAX_JSON_BYTES,
+    check_regular_file,
+    parse_json,
+    read_json,
+    show_value,
+)
 
-SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 BIN_INDEX = "pytorch_model.bin.index.json"
-_MAX_HEADER = 100 * 2**20
+_MAX_HEADER = 100 * 2**20  # the safetensors format's own limit
+_MAX_DIMS = 4
+_MAX_DIM = 2**40  # far above any real dimension, far below int64 overflow in byte sizes
 
 # Source dtype name -> (numpy storage dtype, element size). bf16 is stored as uint16.
 _DTYPES: dict[str, tuple[np.dtype[Any], int]] = {
@@ -76,59 +86,39 @@ class Checkpoint:
 def open_checkpoint(folder: Path) -> Checkpoint:
     """Validate ``folder`` as a convertible Llama checkpoint and index its tensors."""
     if not folder.exists():
-        raise CheckpointError(f"Checkpoint folder not found: {folder}.", path=folder)
+        raise CheckpointError(
+            f"Checkpoint folder not found: {folder}.", path=folder, code=ErrorCode.FILE_NOT_FOUND
+        )
     if not folder.is_dir():
         raise CheckpointError(
-            f"{folder} is not a folder; give the folder that holds config.json.", path=folder
+            f"{folder} is not a folder; give the folder that holds config.json.",
+            path=folder,
+            code=ErrorCode.INVALID_INPUT,
         )
     config_path = folder / "config.json"
-    if not config_path.is_file():
+    if not (config_path.exists() or config_path.is_symlink()):  # read_json judges the rest
         raise CheckpointError(
             f"{folder} has no config.json, so it is not a Hugging Face checkpoint.",
             hint="Give the folder that holds config.json and the model weights.",
             path=config_path,
+            code=ErrorCode.CHECKPOINT_INVALID,
         )
     config = read_json(config_path, CheckpointError)
-    _check_architecture(config, config_path)
+    check_config(config, config_path)
+    _check_card_files(folder)
     checkpoint = Checkpoint(folder, config)
     checkpoint.tensors = _index_tensors(folder)
+    check_against_weights(config, checkpoint.tensors, config_path)
     return checkpoint
 
 
-def _check_architecture(config: dict[str, Any], path: Path) -> None:
-    architectures = config.get("architectures") or []
-    if not isinstance(architectures, list) or not architectures:
-        architectures = [config.get("model_type", "unknown")]
-    arch = architectures[0]
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise CheckpointError(
-            f"{path}: architecture {arch!r} is not supported; only Llama checkpoints "
-            f"({', '.join(SUPPORTED_ARCHITECTURES)}) can be converted.",
-            path=path,
-        )
-    required = (
-        "hidden_size",
-        "intermediate_size",
-        "num_hidden_layers",
-        "num_attention_heads",
-        "vocab_size",
-    )
-    missing = [key for key in required if key not in config]
-    if missing:
-        raise CheckpointError(
-            f"{path} lacks {', '.join(missing)}; it is not a complete Llama configuration.",
-            hint="Download config.json again.",
-            path=path,
-        )
-    for key in required:
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise CheckpointError(
-                f"{path}: {key} is {json.dumps(value)[:40]} (a JSON {json_type(value)}), "
-                "but it must be a positive whole number such as 4096.",
-                hint="Fix that value in config.json or download the file again.",
-                path=path,
-            )
+def _check_card_files(folder: Path) -> None:
+    """Bound the files gguf's metadata reader opens on its own, whole (the model card,
+    generation_config.json), so a huge or deeply nested one is refused here."""
+    read_json(folder / "generation_config.json", CheckpointError, required=False)
+    card = folder / "README.md"
+    if card.exists() or card.is_symlink():
+        check_regular_file(card, CheckpointError, max_bytes=MAX_JSON_BYTES)
 
 
 def _index_tensors(folder: Path) -> dict[str, TensorRef]:
@@ -159,13 +149,18 @@ def _index_tensors(folder: Path) -> dict[str, TensorRef]:
         "or pytorch_model.bin).",
         hint="Download the weight files too.",
         path=folder,
+        code=ErrorCode.CHECKPOINT_INVALID,
     )
 
 
 def _merge(into: dict[str, TensorRef], new: dict[str, TensorRef], file: Path) -> None:
     for name, ref in new.items():
         if name in into:
-            raise CheckpointError(f"Tensor {name!r} appears twice (again in {file}).", path=file)
+            raise CheckpointError(
+                f"Tensor {name!r} appears twice (again in {file}).",
+                path=file,
+                code=ErrorCode.CHECKPOINT_INVALID,
+            )
         into[name] = ref
 
 
@@ -176,12 +171,15 @@ def _weight_map(index: Path) -> dict[str, str]:
             f"{index} has no weight_map object; the shard index is broken.",
             hint=f"Download {index.name} again.",
             path=index,
+            code=ErrorCode.CHECKPOINT_INVALID,
         )
-    if not all(isinstance(v, str) for v in weight_map.values()):
+    # A shard is a file beside the index: "../x" or "/dev/zero" would read elsewhere.
+    if not all(isinstance(v, str) and v and Path(v).name == v for v in weight_map.values()):
         raise CheckpointError(
-            f"{index}: weight_map values must be shard file names (strings).",
+            f"{index}: weight_map values must be shard file names in the same folder.",
             hint=f"Download {index.name} again.",
             path=index,
+            code=ErrorCode.CHECKPOINT_INVALID,
         )
     return weight_map
 
@@ -196,6 +194,7 @@ def _index_sharded_safetensors(folder: Path, index: Path) -> dict[str, TensorRef
                 f"{index.name} names shard {shard}, which is missing from {folder}.",
                 hint="Download all shards of the model.",
                 path=path,
+                code=ErrorCode.CHECKPOINT_INVALID,
             )
         shard_tensors = _index_safetensors(path)
         for name in shard_tensors:
@@ -204,6 +203,7 @@ def _index_sharded_safetensors(folder: Path, index: Path) -> dict[str, TensorRef
                     f"{index.name} says tensor {name!r} is in {weight_map[name]}, but it is in "
                     f"{shard}; the shard index does not match the shards.",
                     path=index,
+                    code=ErrorCode.CHECKPOINT_INVALID,
                 )
         _merge(tensors, shard_tensors, path)
     for name, shard in weight_map.items():
@@ -212,6 +212,7 @@ def _index_sharded_safetensors(folder: Path, index: Path) -> dict[str, TensorRef
                 f"{index.name} says tensor {name!r} is in {shard}, but it is not there; "
                 "the shard index does not match the shards.",
                 path=index,
+                code=ErrorCode.CHECKPOINT_INVALID,
             )
     for name in tensors:
         if name not in weight_map:
@@ -219,59 +220,105 @@ def _index_sharded_safetensors(folder: Path, index: Path) -> dict[str, TensorRef
                 f"{index.name} does not list tensor {name!r}; the shard index does not "
                 "match the shards.",
                 path=index,
+                code=ErrorCode.CHECKPOINT_INVALID,
             )
     return tensors
 
 
+def _corrupt(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is not a valid safetensors file ({what}).",
+        hint="It may be truncated or corrupt; download it again.",
+        path=path,
+        code=ErrorCode.CHECKPOINT_INVALID,
+    )
+
+
 def _index_safetensors(path: Path) -> dict[str, TensorRef]:
-    size = path.stat().st_size
+    size = check_regular_file(path, CheckpointError)
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
-                raise ValueError("the file is shorter than a safetensors header")
+                raise _corrupt(path, "the file is shorter than a safetensors header")
             (header_len,) = struct.unpack("<Q", head)
             if header_len > min(_MAX_HEADER, size - 8):
-                raise ValueError("the header length is out of range")
-            header = json.loads(f.read(header_len))
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-    except (ValueError, UnicodeDecodeError) as exc:
+                raise _corrupt(path, "the header length is out of range")
+            raw_header = f.read(header_len)
+    except OSError as exc:
         raise CheckpointError(
-            f"{path} is not a valid safetensors file ({exc}).",
-            hint="It may be truncated or corrupt; download it again.",
+            f"{path} cannot be read ({exc.strerror or exc}).",
             path=path,
+            code=ErrorCode.FILE_UNREADABLE,
         ) from None
+    header = parse_json(raw_header, path, CheckpointError, what="the safetensors header")
     data_start = 8 + header_len
     tensors: dict[str, TensorRef] = {}
+    spans: list[tuple[int, int, str]] = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        tensors[name] = _safetensors_ref(path, name, info, data_start, size)
+        ref, begin, end = _safetensors_ref(path, name, info, data_start, size)
+        tensors[name] = ref
+        spans.append((begin, end, name))
+    spans.sort()
+    for (_, previous_end, previous), (begin, _, name) in itertools.pairwise(spans):
+        if begin < previous_end:
+            raise _corrupt(path, f"tensors {previous!r} and {name!r} overlap")
     return tensors
+
+
+def _whole_numbers(value: Any, count: int | None) -> tuple[int, ...] | None:
+    """``value`` as a tuple of JSON whole numbers (of ``count`` items), else ``None``."""
+    if not isinstance(value, list) or (count is not None and len(value) != count):
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        return None
+    return tuple(value)
+
+
+def check_shape(path: Path, name: str, shape: tuple[int, ...]) -> None:
+    """A tensor shape a Llama weight can have: 0 to 4 dimensions, each at least 1."""
+    if len(shape) > _MAX_DIMS or any(not 1 <= n <= _MAX_DIM for n in shape):
+        raise CheckpointError(
+            f"{path}: tensor {name!r} has shape {list(shape)[:8]}, which no model weight "
+            f"has (each of at most {_MAX_DIMS} dimensions must be from 1 to {_MAX_DIM:,}); "
+            "the file is corrupt.",
+            hint="Download it again.",
+            path=path,
+            code=ErrorCode.CHECKPOINT_INVALID,
+        )
 
 
 def _safetensors_ref(
     path: Path, name: str, info: Any, data_start: int, file_size: int
-) -> TensorRef:
-    try:
-        dtype = info["dtype"]
-        shape = tuple(int(n) for n in info["shape"])
-        begin, end = (int(n) for n in info["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(
-            f"{path}: the header entry for {name!r} is malformed.", path=path
-        ) from None
+) -> tuple[TensorRef, int, int]:
+    entry = info if isinstance(info, dict) else {}
+    dtype = entry.get("dtype")
+    shape = _whole_numbers(entry.get("shape"), None)
+    offsets = _whole_numbers(entry.get("data_offsets"), 2)
+    if not isinstance(dtype, str) or shape is None or offsets is None:
+        raise _corrupt(
+            path,
+            f"the header entry for {name!r} needs a dtype name, a shape of whole numbers and "
+            "two whole-number data offsets",
+        )
     if dtype not in _DTYPES:
         raise CheckpointError(
-            f"{path}: tensor {name!r} has dtype {dtype}; only F32, F16 and BF16 are supported.",
+            f"{path}: tensor {name!r} has dtype {show_value(dtype)}; only F32, F16 and BF16 "
+            "are supported.",
             path=path,
+            code=ErrorCode.CHECKPOINT_UNSUPPORTED,
         )
+    check_shape(path, name, shape)
     np_dtype, itemsize = _DTYPES[dtype]
     nbytes = math.prod(shape) * itemsize
-    if end - begin != nbytes or begin < 0:
-        raise CheckpointError(
-            f"{path}: tensor {name!r} has inconsistent offsets; the file is corrupt.", path=path
+    begin, end = offsets
+    if not 0 <= begin <= end or end - begin != nbytes:
+        raise _corrupt(
+            path,
+            f"tensor {name!r} of shape {list(shape)} needs {nbytes:,} bytes but its data "
+            f"offsets are {begin:,}..{end:,}",
         )
     if data_start + end > file_size:
         raise CheckpointError(
@@ -279,6 +326,7 @@ def _safetensors_ref(
             f"file has {file_size:,} bytes.",
             hint="Download it again.",
             path=path,
+            code=ErrorCode.CHECKPOINT_INVALID,
         )
     row_shape = shape[1:]
     row_bytes = math.prod(row_shape) * itemsize
@@ -290,30 +338,69 @@ def _safetensors_ref(
             f.seek(offset + start * row_bytes)
             buf = bytearray(count)
             if f.readinto(buf) != count:
-                raise CheckpointError(f"{path} ended early while reading {name!r}.", path=path)
+                raise CheckpointError(
+                    f"{path} ended early while reading {name!r}.",
+                    hint="It changed while being converted; download it again.",
+                    path=path,
+                    code=ErrorCode.CHECKPOINT_INVALID,
+                )
         rows = np.frombuffer(buf, dtype=np_dtype)
         return rows.reshape((stop - start, *row_shape)) if shape else rows.reshape(())
 
-    return TensorRef(name, dtype, shape, read_rows)
+    return TensorRef(name, dtype, shape, read_rows), begin, end
 
 
-def _index_torch_bin(path: Path) -> dict[str, TensorRef]:
-    import pickle
+def _load_torch_state(path: Path) -> Any:
+    """``torch.load`` of a ``.bin`` file with the safe (weights only) unpickler."""
     import zipfile
 
-    import torch
-
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        import torch
+    except ImportError:
+        raise CheckpointError(
+            f"{path} is a PyTorch pickle file, and reading one needs torch, which is not "
+            "installed.",
+            hint="Install it (pip install 'bllossom-desktop[verify]'), or use the model's "
+            "safetensors weights.",
+            path=path,
+            code=ErrorCode.CHECKPOINT_UNSUPPORTED,
+        ) from None
+    check_regular_file(path, CheckpointError)
+    # torch can memory-map only the zip format (torch >= 1.6); a legacy file is read
+    # into memory, still through the weights-only unpickler.
+    mappable = zipfile.is_zipfile(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mappable)
+    except MemoryError:
+        raise CheckpointError(
+            f"{path} is a legacy (non-zip) PyTorch file, which has to be read into memory "
+            "whole, and there is not enough memory for it.",
+            hint="Use the model's safetensors weights, or convert on a machine with more memory.",
+            path=path,
+            code=ErrorCode.OUT_OF_MEMORY,
+        ) from None
+    except Exception as exc:  # torch's unpickler raises many types on hostile data
+        text = str(exc).strip()
+        first_line = text.splitlines()[0][:200] if text else type(exc).__name__
         raise CheckpointError(
             f"{path} cannot be loaded safely ({first_line}).",
             hint="It is corrupt or contains arbitrary Python objects; use safetensors weights.",
             path=path,
+            code=ErrorCode.CHECKPOINT_INVALID,
         ) from None
+
+
+def _index_torch_bin(path: Path) -> dict[str, TensorRef]:
+    state = _load_torch_state(path)  # first: it explains a missing torch
+    import torch
+
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path} does not hold a dictionary of tensors.", path=path)
+        raise CheckpointError(
+            f"{path} does not hold a dictionary of tensors.",
+            hint="Use the model's safetensors weights.",
+            path=path,
+            code=ErrorCode.CHECKPOINT_INVALID,
+        )
     names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
     tensors: dict[str, TensorRef] = {}
     for name, tensor in state.items():
@@ -324,14 +411,20 @@ def _index_torch_bin(path: Path) -> dict[str, TensorRef]:
                 f"{path}: tensor {name!r} has dtype {tensor.dtype}; only float32, float16 and "
                 "bfloat16 are supported.",
                 path=path,
+                code=ErrorCode.CHECKPOINT_UNSUPPORTED,
             )
+        check_shape(path, str(name), tuple(tensor.shape))
 
         def read_rows(start: int, stop: int, t: Any = tensor) -> np.ndarray:
             part = t[start:stop] if t.dim() else t
             if part.dtype == torch.bfloat16:
                 part = part.view(torch.int16)
-                return part.numpy().view(np.uint16).copy()
-            return part.numpy().copy()
+                rows: np.ndarray = part.numpy().view(np.uint16).copy()
+            else:
+                rows = part.numpy().copy()
+            return rows
 
-        tensors[name] = TensorRef(name, names[tensor.dtype], tuple(tensor.shape), read_rows)
+        tensors[str(name)] = TensorRef(
+            str(name), names[tensor.dtype], tuple(tensor.shape), read_rows
+        )
     return tensors

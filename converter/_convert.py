@@ -7,9 +7,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bllossom_core.errors import Cancelled, InputError, StorageError
+from bllossom_core.errors import BllossomError, Cancelled, ErrorCode, InputError, StorageError
 from bllossom_core.types import CancelToken
 from converter._checkpoint import open_checkpoint
+from converter._parts import part_beside, remove_stale_parts
 from converter._progress import ProgressCallback, Reporter
 from converter._quantize import (
     DEFAULT_QUANT,
@@ -19,15 +20,9 @@ from converter._quantize import (
 )
 from converter._source import resolve_source
 from converter._tensors import plan_tensors
-from converter._verify import VerificationReport, verify_gguf
+from converter._verify import VerificationReport, require_verify_modules, verify_gguf
 from converter._vocab import load_vocabulary
-from converter._writer import (
-    check_free_space,
-    estimated_size,
-    publish,
-    temporary_beside,
-    write_gguf,
-)
+from converter._writer import check_free_space, estimated_size, publish, write_gguf
 
 
 @dataclass
@@ -71,6 +66,7 @@ def _check_output(output: Path, source: Path, force: bool) -> None:
         raise InputError(
             f"The output {output} does not end in .gguf; the converter writes GGUF files only.",
             hint=f"Pass -o {output.with_name(output.name + '.gguf').name} or another *.gguf name.",
+            code=ErrorCode.INVALID_INPUT,
         )
     if output.exists():
         target = output.stat()
@@ -81,9 +77,15 @@ def _check_output(output: Path, source: Path, force: bool) -> None:
                     f"The output {output} is the checkpoint's own file {file}; converting "
                     "would overwrite the model being read.",
                     hint="Pass -o with a new file name outside the checkpoint.",
+                    code=ErrorCode.INVALID_INPUT,
                 )
     if output.exists() and not force:
-        raise InputError(f"{output} already exists.", hint="Use --force to overwrite it.")
+        raise InputError(
+            f"{output} already exists.",
+            hint="Use --force to overwrite it.",
+            path=output,
+            code=ErrorCode.OUTPUT_EXISTS,
+        )
     parent = output.parent
     if not parent.is_dir():
         raise StorageError(
@@ -91,12 +93,14 @@ def _check_output(output: Path, source: Path, force: bool) -> None:
             hint=f"Create it first (mkdir -p {parent}), or pass -o with a file in an "
             "existing folder.",
             path=parent,
+            code=ErrorCode.FILE_NOT_FOUND,
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StorageError(
             f"The output folder {parent} is not writable.",
             hint="Choose another output with -o.",
             path=parent,
+            code=ErrorCode.READ_ONLY,
         )
 
 
@@ -114,18 +118,24 @@ def convert(
     """Convert a Llama checkpoint folder (or hub id) to one GGUF file.
 
     Raises a :class:`~bllossom_core.errors.BllossomError` for anything the user can fix;
-    on any failure or cancellation no output or temporary file is left behind. Cancelling
-    (or Ctrl-C) during verification keeps the finished GGUF: the result is returned with
-    ``verification.cancelled`` set.
+    on any failure or cancellation no output or temporary file is left behind (and the
+    parts that a killed earlier run left are removed). ``verify`` needs the ``verify``
+    extra and is refused before any work without it. Once the GGUF is in place the
+    conversion has succeeded: cancelling (or Ctrl-C) during verification returns the result
+    with ``verification.cancelled`` set, and verification that cannot run returns it with
+    ``verification.not_run`` saying why.
     """
     started = time.monotonic()
     reporter = Reporter(progress, cancel)
     target_type = quant_type(quant)
+    if verify:
+        require_verify_modules()
     folder, name = resolve_source(source, reporter)
     checkpoint = open_checkpoint(folder)
     vocab = load_vocabulary(folder, int(checkpoint.config["vocab_size"]))
     out = resolve_output(output, name, target_type.name)
     _check_output(out, folder, force)
+    remove_stale_parts(out)
 
     written_type = target_type
     if target_type.direct is None:
@@ -141,14 +151,14 @@ def convert(
         check_free_space(out.parent, written_size)
     reporter.check()
 
-    with temporary_beside(out, written_type.name.lower()) as written:
+    with part_beside(out, written_type.name.lower()) as written:
         write_gguf(
             checkpoint, vocab, plan, written_type.file_type, written, reporter, model_name=name
         )
         if target_type is written_type:
             publish(written, out, force=force)
         else:
-            with temporary_beside(out, target_type.name.lower()) as quantized:
+            with part_beside(out, target_type.name.lower()) as quantized:
                 run_quantizer(written, quantized, target_type, final_size, reporter)
                 reporter.check()
                 publish(quantized, out, force=force)
@@ -172,4 +182,9 @@ def convert(
             # The GGUF is complete and in place; only the check was stopped, so the
             # conversion still succeeded and the report says the file was not checked.
             result.verification = VerificationReport(out, cancelled=True)
+        except BllossomError as exc:
+            # Likewise when the check itself cannot run (an unreadable reference
+            # tokenizer, a checkpoint transformers cannot load): the GGUF is not at fault.
+            result.verification = VerificationReport(out)
+            result.verification.record_not_run(exc)
     return result

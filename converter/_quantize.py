@@ -4,22 +4,39 @@ F32, F16, BF16 and Q8_0 are written directly. Every other type goes through
 ``llama_model_quantize`` from llama-cpp-python, so the bytes are exactly llama.cpp's.
 It runs in a child process: the C call cannot be interrupted, but a process can be
 stopped when the user cancels, and its output file's growth gives the progress.
+
+The child never outlives the converter: the parent kills it on any exit it lives
+through (cancel, Ctrl-C, SIGTERM, SIGHUP, an error), and the child asks Linux to kill it
+when the parent dies without that chance (``kill -9``, a crash), or watches its parent
+elsewhere. Otherwise it would run on for minutes writing gigabytes nobody will use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
 
-from bllossom_core.errors import Cancelled, InputError, StorageError
+from bllossom_core.errors import (
+    BllossomError,
+    Cancelled,
+    DiskFullError,
+    ErrorCode,
+    InputError,
+    StorageError,
+)
 from converter._progress import Reporter
 
 Q = gguf.GGMLQuantizationType
@@ -83,11 +100,13 @@ def quant_type(name: str) -> QuantType:
             f"{name.upper()} is not offered: llama.cpp needs an importance matrix (imatrix) "
             "computed from sample text for it, and the converter does not compute one.",
             hint="Choose IQ3_S, IQ3_M or Q2_K for a small file (or Q4_K_M for quality).",
+            code=ErrorCode.INVALID_INPUT,
         )
     if found is None:
         raise InputError(
             f"Unknown quantization type {name!r}.",
             hint=f"Choose one of: {', '.join(SUPPORTED_QUANTS)}.",
+            code=ErrorCode.INVALID_INPUT,
         )
     return found
 
@@ -95,6 +114,11 @@ def quant_type(name: str) -> QuantType:
 def intermediate_type(source_dtype: str) -> QuantType:
     """The lossless float type the quantizer reads: the checkpoint's own dtype."""
     return QUANT_TYPES[source_dtype]
+
+
+_WRITE_FAILED = re.compile(r"iostream error|No space left|failed to write|File too large", re.I)
+"""How llama.cpp's quantizer reports a failed write (its C++ stream only says
+``basic_ios::clear: iostream error``)."""
 
 
 def run_quantizer(
@@ -112,6 +136,7 @@ def run_quantizer(
         str(source),
         str(target),
         str(int(quant.file_type)),
+        str(os.getpid()),
     ]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -130,11 +155,8 @@ def run_quantizer(
                 process.wait()
         if process.returncode != 0:
             log.seek(0)
-            tail = log.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-            raise StorageError(
-                f"llama.cpp could not quantize to {quant.name}: {' / '.join(tail) or 'no output'}.",
-                path=target,
-            )
+            text = log.read().decode("utf-8", "replace")
+            raise _quantizer_error(process.returncode, text, target, quant, expected_bytes)
     reporter.emit("quantize", expected_bytes, expected_bytes, message=step, force=True)
 
 
@@ -147,10 +169,80 @@ def quantizer_threads() -> int:
     return int(default_threads())
 
 
+def _quantizer_error(
+    returncode: int, log: str, target: Path, quant: QuantType, expected_bytes: int
+) -> BllossomError:
+    """The error for a failed quantizer: out of space, another write failure, or a crash."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    tail = " / ".join(lines[-3:])
+    folder = target.parent
+    if returncode > 0 and _WRITE_FAILED.search(log):
+        written = target.stat().st_size if target.is_file() else 0
+        still_needed = max(expected_bytes - written, 0)
+        if shutil.disk_usage(folder).free <= still_needed:
+            return DiskFullError(
+                f"The disk holding {folder} ran out of space while llama.cpp was writing the "
+                f"{quant.name} file (it said: {tail}); nothing was written.",
+                hint=f"Free at least {expected_bytes / 2**30:.2f} GiB in {folder} (more if "
+                "other programs are writing there), or choose another output folder with -o.",
+                path=folder,
+                code=ErrorCode.DISK_FULL,
+            )
+        return StorageError(
+            f"llama.cpp could not write the {quant.name} file in {folder} (it said: {tail}); "
+            "nothing was written.",
+            hint="Check that the drive is still connected and writable, then try again.",
+            path=folder,
+            code=ErrorCode.STORAGE_FAILED,
+        )
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else ""
+        cause = f"it was killed by {name or f'signal {-returncode}'}"
+        if -returncode == signal.SIGKILL:
+            cause += " (usually the system running out of memory)"
+        return StorageError(
+            f"llama.cpp's quantizer stopped before finishing the {quant.name} file: {cause}; "
+            "nothing was written.",
+            hint="Close other programs and try again, or choose Q8_0 or F16, which need no "
+            "quantizer.",
+            path=target,
+            code=ErrorCode.QUANTIZER_FAILED,
+        )
+    return StorageError(
+        f"llama.cpp could not quantize to {quant.name}: {tail or 'no output'}.",
+        hint="Try another --quant; if it keeps failing, please report it with the model name.",
+        path=target,
+        code=ErrorCode.QUANTIZER_FAILED,
+    )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this child end when ``parent`` does, however the parent ends."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    else:  # no death signal elsewhere: watch for being handed to another parent
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+
+
 def _main(argv: list[str]) -> int:
+    source, target, file_type = argv[0], argv[1], int(argv[2])
+    if len(argv) > 3:
+        _die_with_parent(int(argv[3]))
     import llama_cpp
 
-    source, target, file_type = argv[0], argv[1], int(argv[2])
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = file_type
     params.nthread = quantizer_threads()

@@ -9,6 +9,7 @@ types, KL divergence and top-1 agreement for quantized ones.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from bllossom_core._llama_vocab import LlamaVocab, open_vocab
-from bllossom_core._native import quiet_native_output
-from bllossom_core.errors import ModelLoadError, TokenizerError
+from bllossom_core.errors import (
+    BllossomError,
+    Cancelled,
+    ErrorCode,
+    InputError,
+    ModelLoadError,
+    TokenizerError,
+)
+from bllossom_core.llama_vocab import LlamaVocab, open_vocab
+from bllossom_core.native import load_llama
 from bllossom_core.types import CancelToken
 from converter._json import read_json
 from converter._progress import ProgressCallback, Reporter
@@ -73,6 +81,16 @@ class VerificationReport:
     """Why the tokenizer check could not run (a reference library is not installed)."""
     cancelled: bool = False
     """The user stopped verification; the GGUF itself is complete."""
+    not_run: str | None = None
+    """Why verification could not run after the GGUF was published (a sentence); the
+    conversion itself succeeded and the file is complete and kept."""
+    not_run_code: ErrorCode | None = None
+    """The code of the error that stopped verification, for front ends' wording."""
+
+    def record_not_run(self, error: BllossomError) -> None:
+        """Verification stopped on ``error``, after the GGUF was published."""
+        self.not_run = as_clause(error.message)
+        self.not_run_code = error.code
 
     @property
     def tokenizer_ok(self) -> bool:
@@ -96,12 +114,20 @@ class VerificationReport:
                 f"Verification cancelled: {self.gguf_path} is complete and kept, but it was "
                 "not checked against the checkpoint."
             )
+        lines: list[str] = []
         if self.skipped:
-            return f"Tokenizer parity: skipped ({self.skipped})"
-        ok = self.tokenizer_cases - len(self.tokenizer_mismatches)
-        lines = [f"Tokenizer parity: {ok}/{self.tokenizer_cases} probe texts identical"]
+            lines.append(f"Tokenizer parity: skipped ({self.skipped})")
+        elif self.tokenizer_cases or not self.not_run:
+            ok = self.tokenizer_cases - len(self.tokenizer_mismatches)
+            lines.append(f"Tokenizer parity: {ok}/{self.tokenizer_cases} probe texts identical")
         for miss in self.tokenizer_mismatches[:3]:
             lines.append(f"  differs on {miss.text!r}: expected {miss.expected} got {miss.actual}")
+        if self.not_run:
+            lines.append(
+                f"Converted; verification could not run because {self.not_run} "
+                f"{self.gguf_path} is complete and kept, but it was not fully checked against "
+                "the checkpoint."
+            )
         if self.logits:
             lines.append(
                 f"Logits vs transformers ({len(self.logits)} prompts): "
@@ -111,32 +137,56 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-def _load_llama(path: Path, **kwargs: Any) -> Any:
-    import llama_cpp
+VERIFY_MODULES = ("torch", "transformers")
+"""What the logit comparison needs beyond the base install (the ``verify`` extra)."""
 
-    with quiet_native_output() as native:
+
+def missing_verify_modules() -> list[str]:
+    """The modules of :data:`VERIFY_MODULES` that cannot be imported here."""
+    missing = []
+    for name in VERIFY_MODULES:
         try:
-            return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
-        except (ValueError, RuntimeError) as exc:
-            failure: Exception = exc
-    raise _cannot_load(path, failure, native.last_line)
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_verify_modules() -> None:
+    """Refuse ``--verify`` up front, before any conversion work, when the extra is absent."""
+    missing = missing_verify_modules()
+    if missing:
+        raise InputError(
+            f"Verification (--verify) compares the model with transformers and needs the "
+            f"'verify' extra, which is not installed here ({' and '.join(missing)} missing).",
+            hint="Install it with: pip install 'bllossom-desktop[verify]' (about 1 GB), or "
+            "convert without --verify (the tokenizer check still runs).",
+            code=ErrorCode.VERIFY_UNAVAILABLE,
+        )
+
+
+def _load_llama(path: Path, **kwargs: Any) -> Any:
+    try:
+        return load_llama(path, **kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise _cannot_load(path, exc) from None
 
 
 def _load_vocab(path: Path) -> LlamaVocab:
-    with quiet_native_output() as native:
-        try:
-            return open_vocab(path)
-        except (ValueError, RuntimeError) as exc:
-            failure: Exception = exc
-    raise _cannot_load(path, failure, native.last_line)
+    try:
+        return open_vocab(path)
+    except (ValueError, RuntimeError) as exc:
+        raise _cannot_load(path, exc) from None
 
 
-def _cannot_load(path: Path, exc: Exception, native_reason: str) -> ModelLoadError:
-    reason = f"{exc}; llama.cpp said: {native_reason}" if native_reason else str(exc)
+def _cannot_load(path: Path, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
-        f"llama.cpp cannot load the converted file {path} ({reason}).",
+        f"llama.cpp cannot load the converted file {path} ({exc}).",
         hint="Please report this with the model name and the --quant you used.",
         path=path,
+        code=ErrorCode.VERIFY_FAILED,
     )
 
 
@@ -159,7 +209,17 @@ def reference_tokenizer(folder: Path) -> Callable[[str], list[int]]:
         return encode_spm
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    path = folder / "tokenizer.json"
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # the tokenizers library raises plain Exception
+        raise TokenizerError(
+            f"The reference tokenizer {path} cannot be loaded to check the GGUF "
+            f"({str(exc)[:200]}).",
+            hint="Download the tokenizer files again, or pass --no-verify-tokenizer.",
+            path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
+        ) from None
 
     def encode_bpe(text: str) -> list[int]:
         return list(tokenizer.encode(text, add_special_tokens=True).ids)
@@ -185,32 +245,28 @@ def check_tokenizer(
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return result
 
 
 def compare_logits(
     gguf_path: Path, folder: Path, prompts: tuple[str, ...] = LOGIT_PROMPTS
 ) -> list[LogitComparison]:
-    try:
-        import torch
-        import transformers
-    except ImportError:
-        raise ModelLoadError(
-            "Comparing logits needs torch and transformers.",
-            hint="pip install 'bllossom-desktop[verify]'.",
-        ) from None
+    require_verify_modules()
+    import torch
 
     reference = reference_tokenizer(folder)
-    transformers.utils.logging.disable_progress_bar()
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    model.eval()
+    model = _reference_model(folder)
     llama = _load_llama(gguf_path, n_ctx=128, logits_all=True, n_threads=os.cpu_count() or 1)
     results: list[LogitComparison] = []
     try:
         for prompt in prompts:
             ids = reference(prompt)[:128]
-            with torch.no_grad():
-                expected = model(torch.tensor([ids])).logits[0].float().numpy()
+            try:
+                with torch.no_grad():
+                    expected = model(torch.tensor([ids])).logits[0].float().numpy()
+            except (RuntimeError, ValueError, IndexError, MemoryError) as exc:
+                raise _transformers_failed(folder, "run", exc) from None
             llama.reset()
             llama.eval(ids)
             actual = np.array(llama.scores[: len(ids)], dtype=np.float32)
@@ -222,6 +278,32 @@ def compare_logits(
     finally:
         llama.close()
     return results
+
+
+def _transformers_failed(folder: Path, action: str, exc: BaseException) -> ModelLoadError:
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(
+        f"transformers could not {action} the checkpoint {folder} to compare logits ({text}).",
+        hint="The converted file itself is unaffected; convert without --verify, or free "
+        "memory (the reference model is loaded in float32).",
+        path=folder,
+        code=ErrorCode.VERIFY_FAILED,
+    )
+
+
+def _reference_model(folder: Path) -> Any:
+    """transformers' float32 model of the checkpoint, the reference for the logits."""
+    import torch
+    import transformers
+
+    library: Any = transformers  # partly typed: its calls are untyped for mypy --strict
+    library.utils.logging.disable_progress_bar()
+    try:
+        model: Any = library.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, MemoryError) as exc:
+        raise _transformers_failed(folder, "load", exc) from None
+    model.eval()
+    return model
 
 
 def verify_gguf(
@@ -247,9 +329,24 @@ def verify_gguf(
             f"The reference tokenizer in {folder} cannot be loaded to check the GGUF ({exc}).",
             hint="Download the tokenizer files again, or pass --no-verify-tokenizer.",
             path=folder,
+            code=ErrorCode.TOKENIZER_INVALID,
         ) from None
     reporter.emit("verify", 1, steps, unit="check")
     if logits:
-        report.logits = compare_logits(gguf_path, folder)
+        try:
+            report.logits = compare_logits(gguf_path, folder)
+        except Cancelled:
+            raise
+        except BllossomError as exc:  # the tokenizer results stay; the report says why
+            report.record_not_run(exc)
+            return report
         reporter.emit("verify", 2, steps, unit="check")
     return report
+
+
+def as_clause(sentence: str) -> str:
+    """``sentence`` to follow "because": a leading capital goes unless it starts a name
+    (``GGUF``, a path)."""
+    if len(sentence) > 1 and sentence[0].isupper() and sentence[1].islower():
+        return sentence[0].lower() + sentence[1:]
+    return sentence

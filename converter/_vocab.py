@@ -15,8 +15,14 @@ from typing import Any
 
 import gguf
 
-from bllossom_core.errors import TokenizerError
-from converter._json import json_type, read_json
+from bllossom_core.errors import ErrorCode, TokenizerError
+from converter._json import (
+    MAX_JSON_BYTES,
+    MAX_TOKENIZER_JSON_BYTES,
+    check_regular_file,
+    json_type,
+    read_json,
+)
 
 T = gguf.TokenType
 
@@ -52,20 +58,38 @@ class Vocabulary:
             getattr(writer, f"add_{kind}_token_id")(token_id)
 
 
+MAX_SPM_BYTES = 64 * 2**20  # a 256k-piece SentencePiece model is about 5 MB
+_SIDE_FILES = ("special_tokens_map.json", "added_tokens.json", "chat_template.json")
+"""JSON files that gguf's SpecialVocab reads on its own, unbounded: checked first."""
+_TEMPLATE_FILES = ("chat_template.jinja",)
+
+
+def _check_side_files(folder: Path) -> None:
+    """Bound and parse every tokenizer file that a library reads after us, so that a link
+    to /dev/zero, a FIFO or a deeply nested file is refused here with a message."""
+    for name in _SIDE_FILES:
+        read_json(folder / name, TokenizerError, required=False, object_only=False)
+    for name in _TEMPLATE_FILES:
+        if (folder / name).exists() or (folder / name).is_symlink():
+            check_regular_file(folder / name, TokenizerError, max_bytes=MAX_JSON_BYTES)
+
+
 def load_vocabulary(folder: Path, vocab_size: int) -> Vocabulary:
     """Read the tokenizer in ``folder`` for a model whose embedding has ``vocab_size`` rows."""
     spm_path = folder / "tokenizer.model"
     json_path = folder / "tokenizer.json"
     decoder = _added_tokens_decoder(folder / "tokenizer_config.json", vocab_size)
-    if spm_path.is_file():
+    _check_side_files(folder)
+    if spm_path.exists() or spm_path.is_symlink():  # not a regular file: refused there
         vocab = _sentencepiece(spm_path, folder, vocab_size, decoder)
-    elif json_path.is_file():
+    elif json_path.exists() or json_path.is_symlink():
         vocab = _byte_level_bpe(json_path, folder, vocab_size)
     else:
         raise TokenizerError(
             f"{folder} has no tokenizer (neither tokenizer.model nor tokenizer.json).",
             hint="Download the tokenizer files with the model.",
             path=folder,
+            code=ErrorCode.TOKENIZER_INVALID,
         )
     return vocab
 
@@ -74,7 +98,9 @@ def _too_big(path: Path, size: int, vocab_size: int) -> TokenizerError:
     return TokenizerError(
         f"{path.name} has {size:,} tokens but the model's embedding matrix has only "
         f"{vocab_size:,} rows; tokenizer and weights do not belong together.",
+        hint="Use the tokenizer files that came with these weights.",
         path=path,
+        code=ErrorCode.TOKENIZER_INVALID,
     )
 
 
@@ -95,6 +121,7 @@ def token_id_in_range(value: Any, vocab_size: int, path: Path, where: str) -> in
             f"{path}: {where} {json.dumps(value)[:40]}, which is not a whole number.",
             hint=f"Fix it in {path.name} or download the file again.",
             path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
         )
     if not 0 <= value < vocab_size:
         raise TokenizerError(
@@ -102,6 +129,7 @@ def token_id_in_range(value: Any, vocab_size: int, path: Path, where: str) -> in
             f"has {vocab_size:,} rows).",
             hint=f"Fix it in {path.name}, or use the tokenizer files that came with the weights.",
             path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
         )
     return value
 
@@ -116,6 +144,7 @@ def _added_tokens_decoder(path: Path, vocab_size: int) -> dict[int, dict[str, An
             'object like {"32000": {"content": "<tok>"}}.',
             hint="Fix it in tokenizer_config.json or download the file again.",
             path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
         )
     entries: dict[int, dict[str, Any]] = {}
     for key, entry in decoder.items():
@@ -126,6 +155,7 @@ def _added_tokens_decoder(path: Path, vocab_size: int) -> dict[int, dict[str, An
                 'with a string "content".',
                 hint="Fix it in tokenizer_config.json or download the file again.",
                 path=path,
+                code=ErrorCode.TOKENIZER_INVALID,
             )
         entries[token_id] = entry
     return entries
@@ -145,6 +175,7 @@ def _sentencepiece(
 ) -> Vocabulary:
     from sentencepiece import SentencePieceProcessor
 
+    check_regular_file(path, TokenizerError, max_bytes=MAX_SPM_BYTES)
     processor = SentencePieceProcessor()
     try:
         processor.LoadFromFile(str(path))
@@ -153,6 +184,7 @@ def _sentencepiece(
             f"{path} is not a valid SentencePiece model ({str(exc).splitlines()[0]}).",
             hint="Download tokenizer.model again.",
             path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
         ) from None
     size = processor.vocab_size()
     if size > vocab_size:
@@ -198,9 +230,12 @@ def _special_vocab(folder: Path, vocab_size: int, *, merges: bool) -> gguf.Speci
             f"The tokenizer files in {folder} are inconsistent ({exc}).",
             hint="Download tokenizer_config.json and special_tokens_map.json again.",
             path=folder,
+            code=ErrorCode.TOKENIZER_INVALID,
         ) from None
     if isinstance(special.chat_template, list):  # named templates: keep the default
-        named = {t.get("name"): t.get("template") for t in special.chat_template}
+        named = {
+            t.get("name"): t.get("template") for t in special.chat_template if isinstance(t, dict)
+        }
         special.chat_template = named.get("default")
     return special
 
@@ -217,12 +252,16 @@ def identify_pre_tokenizer(pre_tokenizer: Any, normalizer: Any) -> str | None:
     if kind != "Sequence":
         return None
     steps = pre_tokenizer.get("pretokenizers") or []
-    if len(steps) != 2:
+    if not isinstance(steps, list) or len(steps) != 2:
         return None
     split, byte_level = steps
+    if not isinstance(split, dict) or not isinstance(byte_level, dict):
+        return None
+    pattern = split.get("pattern")
     if (
-        split.get("type") == "Split"
-        and (split.get("pattern") or {}).get("Regex") == LLAMA3_SPLIT_REGEX
+        isinstance(pattern, dict)
+        and pattern.get("Regex") == LLAMA3_SPLIT_REGEX
+        and split.get("type") == "Split"
         and split.get("behavior") == "Isolated"
         and not split.get("invert", False)
         and byte_level.get("type") == "ByteLevel"
@@ -233,15 +272,21 @@ def identify_pre_tokenizer(pre_tokenizer: Any, normalizer: Any) -> str | None:
 
 
 def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
-    data = read_json(path, TokenizerError)
+    data = read_json(path, TokenizerError, max_bytes=MAX_TOKENIZER_JSON_BYTES)
     model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("vocab"), dict):
-        raise TokenizerError(f"{path} has no model vocabulary; it is corrupt.", path=path)
+        raise TokenizerError(
+            f"{path} has no model vocabulary; it is corrupt.",
+            hint="Download tokenizer.json again.",
+            path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
+        )
     if model.get("type") != "BPE":
         raise TokenizerError(
-            f"{path} holds a {model.get('type')} tokenizer; only BPE and SentencePiece "
-            "tokenizers are supported.",
+            f"{path} holds a {str(model.get('type'))[:40]} tokenizer; only BPE and "
+            "SentencePiece tokenizers are supported.",
             path=path,
+            code=ErrorCode.CHECKPOINT_UNSUPPORTED,
         )
     pre = identify_pre_tokenizer(data.get("pre_tokenizer"), data.get("normalizer"))
     if pre is None:
@@ -249,6 +294,7 @@ def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
             f"{path}: the pre-tokenizer is not one llama.cpp implements (only the "
             "Llama-3 and GPT-2 byte-level pre-tokenizers are supported).",
             path=path,
+            code=ErrorCode.CHECKPOINT_UNSUPPORTED,
         )
     by_id: dict[int, str] = {}
     for text, token_id in model["vocab"].items():
@@ -261,6 +307,7 @@ def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
             f"{path}: added_tokens is a JSON {json_type(added_list)}, but it must be an array.",
             hint="Download tokenizer.json again.",
             path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
         )
     added: dict[int, dict[str, Any]] = {}
     for entry in added_list:
@@ -288,7 +335,12 @@ def _byte_level_bpe(path: Path, folder: Path, vocab_size: int) -> Vocabulary:
         tokens.append(text.encode("utf-8"))
     special = _special_vocab(folder, vocab_size, merges=True)
     if not special.merges:
-        raise TokenizerError(f"{path} has no BPE merges; it is incomplete.", path=path)
+        raise TokenizerError(
+            f"{path} has no BPE merges; it is incomplete.",
+            hint="Download tokenizer.json again.",
+            path=path,
+            code=ErrorCode.TOKENIZER_INVALID,
+        )
     extra: dict[str, int] = {}
     texts = {text: token_id for token_id, text in by_id.items()}
     if "<|eot_id|>" in texts:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from converter._quantize import DEFAULT_QUANT, SUPPORTED_QUANTS
@@ -37,7 +41,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="also compare next-token logits with transformers (needs torch)",
+        help="also compare next-token logits with transformers (needs the 'verify' extra: "
+        "torch and transformers)",
     )
     parser.add_argument(
         "--no-verify-tokenizer",
@@ -48,8 +53,38 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (the terminal closed) arrived: unwind like Ctrl-C, so that every
+    ``finally`` runs (temporary parts removed, the quantizer child killed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`_Stopped` in the main thread for the block."""
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        for other in signals:  # a second signal must not interrupt the clean-up
+            signal.signal(other, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run(args: argparse.Namespace) -> int:
-    from bllossom_core.errors import TokenizerError
+    from bllossom_core.errors import ErrorCode, TokenizerError
     from converter._convert import convert
     from converter._progress import TqdmProgress
     from converter._quantize import quant_type
@@ -59,15 +94,22 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("gguf").setLevel(logging.ERROR)
     bars = None if args.quiet else TqdmProgress()
     try:
-        result = convert(
-            args.source,
-            args.output,
-            args.quant,
-            force=args.force,
-            verify=args.verify,
-            verify_tokenizer=not args.no_verify_tokenizer,
-            progress=bars,
-        )
+        with _stop_like_ctrl_c():
+            result = convert(
+                args.source,
+                args.output,
+                args.quant,
+                force=args.force,
+                verify=args.verify,
+                verify_tokenizer=not args.no_verify_tokenizer,
+                progress=bars,
+            )
+    except _Stopped as stopped:
+        if bars is not None:
+            bars.close()
+        name = signal.Signals(stopped.signum).name
+        print(f"bllossom: stopped by {name}; no output was written.", file=sys.stderr)
+        return 128 + stopped.signum
     finally:
         if bars is not None:
             bars.close()
@@ -84,9 +126,11 @@ def run(args: argparse.Namespace) -> int:
             return 130  # interrupted, as the shell expects, though the file is kept
         if not report.tokenizer_ok:
             raise TokenizerError(
-                f"The tokenizer in {result.output} does not match the checkpoint's tokenizer.",
+                f"The tokenizer in {result.output} does not match the checkpoint's tokenizer "
+                "(the file is kept).",
                 hint="Please report this with the model name.",
                 path=result.output,
+                code=ErrorCode.VERIFY_FAILED,
             )
     sys.stdout.flush()
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,3 +133,152 @@ def test_imatrix_quant_explained(make_checkpoint: Callable[..., Path], tmp_path:
     assert "IQ3_XS is not offered" in result.stderr and "importance matrix" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- killed mid-way
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter ("Z" for a zombie), or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_quantizer(out: Path, parent: subprocess.Popen[str]) -> int:
+    """The pid of the quantizer child writing ``out``'s part, as soon as it exists."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert parent.poll() is None, parent.communicate()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"converter._quantize" in command and any(out.name.encode() in a for a in command):
+                return int(entry.name)
+        time.sleep(0.01)
+    raise AssertionError("the quantizer never started")
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _state(pid) in (None, "Z"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _start_q4(source: Path, out: Path, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "bllossom_core.cli", "convert", str(source), "-o", str(out)]
+    command += ["--quant", "Q4_0", "-q", "--no-verify-tokenizer"]
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limit_memory,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_clean_up_like_ctrl_c(
+    signal_number: int, make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before: the quantizer ran on to completion and the hidden part files stayed."""
+    out = tmp_path / "m.gguf"
+    converter = _start_q4(make_checkpoint(family="llama2-spm"), out, tmp_path)
+    quantizer = _wait_for_quantizer(out, converter)
+    os.kill(quantizer, signal.SIGSTOP)  # mid-quantization, deterministically
+    converter.send_signal(signal_number)
+    _, stderr = converter.communicate(timeout=60)
+    assert converter.returncode == 128 + signal_number, stderr
+    name = signal.Signals(signal_number).name
+    assert stderr.strip() == f"bllossom: stopped by {name}; no output was written."
+    assert _gone(quantizer), "the quantizer outlived the converter"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_kill_9_the_quantizer_dies_and_the_next_run_removes_the_parts(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = make_checkpoint(family="llama2-spm")
+    out = tmp_path / "m.gguf"
+    converter = _start_q4(source, out, tmp_path)
+    quantizer = _wait_for_quantizer(out, converter)
+    os.kill(quantizer, signal.SIGSTOP)
+    converter.kill()
+    converter.communicate(timeout=60)
+    os.kill(quantizer, signal.SIGCONT)  # armed or not yet: it must end either way
+    assert _gone(quantizer), "the quantizer outlived the killed converter"
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == [f".m.gguf.{converter.pid}.f32.part", f".m.gguf.{converter.pid}.q4_0.part"]
+
+    again = _bllossom("convert", str(source), "-o", str(out), "--quant", "Q4_0", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gguf"]
+
+
+# --------------------------------------------------------------------------- --verify
+
+
+_SLIM = (
+    "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+    "from bllossom_core.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_verify_in_a_slim_install_is_refused_up_front(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = make_checkpoint(family="llama2-spm")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SLIM, "convert", str(source), "-o", "m.gguf", "--verify"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "needs the 'verify' extra" in result.stderr
+    assert "torch and transformers missing" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_that_cannot_run_is_a_note_not_a_failure(
+    make_checkpoint: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = tmp_path / "ckpt"
+    shutil.copytree(make_checkpoint(family="llama2-spm"), source)
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "model_type": "not-a-model"}))
+    result = _bllossom(
+        "convert", str(source), "-o", "m.gguf", "--quant", "F16", "--verify", "-q", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Tokenizer parity: 14/14 probe texts identical" in result.stdout
+    assert "Converted; verification could not run because transformers could not load" in (
+        result.stdout
+    )
+    assert GGUFReader(tmp_path / "m.gguf").fields["general.file_type"].contents() == 1
