@@ -17,7 +17,7 @@ from bllossom_core.types import ChatEngine
 from desktop.context import AppContext
 from desktop.convert_dialog import ConvertDialog
 from desktop.model_settings_dialog import ModelSettingsDialog
-from desktop.models import ModelsDialog
+from desktop.models import ModelsDialog, model_display_name
 from desktop.ops import OpContext
 from desktop.qt import QFileDialog, QMessageBox, QObject, Signal
 from desktop.settings import RegisteredModel
@@ -45,7 +45,7 @@ def inspect_model(path: Path | str) -> ModelInfo:
         )
     info = read_gguf_info(path)
     return ModelInfo(
-        name=info.name,
+        name=model_display_name(info.metadata, path),
         path=path,
         size_bytes=info.file_size,
         quantization=info.quantization,
@@ -183,11 +183,26 @@ class ModelManager(QObject):
             self.engine.close()
             self.engine = None
 
+    def unload(self) -> None:
+        """Let go of the loaded model (its memory is freed once any reply on it ends)."""
+        if self.engine is None:
+            return
+        engine, self.engine, self.model = self.engine, None, None
+        engine.close()
+        self._context.settings.last_model = ""
+        self._context.save_settings()
+        self._context.status.set_model(None, "", None)
+        self.engine_changed.emit()
+
     # ------------------------------------------------------------------ dialogs
     def show_models_dialog(self) -> None:
         settings = self._context.settings
-        dialog = ModelsDialog(settings.models, settings.last_model, self._context.window)
+        loaded = self.model.key if self.engine is not None and self.model is not None else ""
+        dialog = ModelsDialog(
+            settings.models, settings.last_model, self._context.window, loaded=loaded
+        )
         dialog.model_chosen.connect(self.load)
+        dialog.unload_requested.connect(self.unload)
         dialog.model_removed.connect(self._forget)
         dialog.open_file_requested.connect(dialog.accept)
         dialog.open_file_requested.connect(self.choose_file)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bllossom_core import human_size
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QAbstractItemView,
@@ -13,6 +17,8 @@ from desktop.qt import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QLocale,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -22,18 +28,77 @@ from desktop.qt import (
 )
 from desktop.settings import RegisteredModel
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def format_size(size_bytes: int) -> str:
+    """A file size for the app: decimal units (1 GB = 10^9 bytes), localised.
+
+    Decimal like the device report (``bllossom_core.hardware``), the Hugging Face hub
+    and desktop file managers, so one model never shows two different "GB" figures.
+    """
+    return QLocale().formattedDataSize(size_bytes, 1, QLocale.DataSizeFormat.DataSizeSIFormat)
+
+
+def model_display_name(metadata: dict[str, Any], path: Path) -> str:
+    """The name to show for a GGUF: its ``general.name`` as written, else the file name.
+
+    llama.cpp's converter fills ``general.name`` from the folder name it was given and
+    title-cases lowercase words ("smollm2-135m-8k-lc100k-mix1-ep2" becomes
+    "Smollm2 135M 8k Lc100K Mix1 Ep2"). When the file name spells one of the name's
+    words with other capitals ("SmolLM2-135M-Instruct.Q4_1.gguf"), the name's casing
+    was made up, and the file name (as its author wrote it) is shown instead.
+    """
+    name = str(metadata.get("general.name") or "").strip()
+    stem = path.name.removesuffix(".gguf")
+    if not name:
+        return stem
+    spelled = {word.lower(): word for word in _WORD.findall(stem)}
+    for word in _WORD.findall(name):
+        original = spelled.get(word.lower())
+        if original is not None and original != word:
+            return stem
+    return name
+
+
+def shown_names(models: list[RegisteredModel]) -> list[str]:
+    """Names for the list: a name that several models share gets its folder added."""
+    counts = Counter(model.name for model in models)
+    names = []
+    for model in models:
+        if counts[model.name] > 1 and not model.is_remote:
+            folder = Path(model.path).parent.name or model.path
+            names.append(f"{model.name} ({folder})")
+        elif counts[model.name] > 1:
+            names.append(f"{model.name} ({model.base_url})")
+        else:
+            names.append(model.name)
+    return names
+
 
 class ModelsDialog(QDialog):
     model_chosen = Signal(object)
     """A :class:`RegisteredModel` to switch to."""
     model_removed = Signal(str)
+    unload_requested = Signal()
+    """The model in use was removed from the list (after the user agreed): unload it."""
     open_file_requested = Signal()
 
-    def __init__(self, models: list[RegisteredModel], current: str, parent: QWidget | None = None):
+    def __init__(
+        self,
+        models: list[RegisteredModel],
+        current: str,
+        parent: QWidget | None = None,
+        loaded: str = "",
+    ):
+        """``current``: the key of the model shown as in use; ``loaded``: the key of the
+        model loaded now ("" when none), which asks before it is removed."""
         super().__init__(parent)
         self.resize(760, 440)
         self._models = list(models)
         self._current = current
+        self._loaded = loaded
+        self.confirm_box: QMessageBox | None = None
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, 4, self)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -42,6 +107,7 @@ class ModelsDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
         self.table.doubleClicked.connect(self._use_selected)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         self.use_button = QPushButton(self)
@@ -106,15 +172,23 @@ class ModelsDialog(QDialog):
         super().changeEvent(event)
 
     def _fill(self) -> None:
+        self.table.clearSelection()
         self.table.setRowCount(len(self._models))
-        for row, model in enumerate(self._models):
-            in_use = self.tr("(in use)")
-            name = f"{model.name}  {in_use}" if model.key == self._current else model.name
-            size = human_size(model.size_bytes) if model.size_bytes else ""
+        in_use = self.tr("(in use)")
+        names = shown_names(self._models)
+        for row, (model, shown) in enumerate(zip(self._models, names, strict=True)):
+            name = f"{shown}  {in_use}" if model.key == self._current else shown
+            size = format_size(model.size_bytes) if model.size_bytes else ""
             quant = model.quantization if not model.is_remote else self.tr("remote")
             for column, text in enumerate((name, size, quant, model.key)):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        chosen = self._selected() is not None
+        self.use_button.setEnabled(chosen)
+        self.remove_button.setEnabled(chosen)
 
     def _selected(self) -> RegisteredModel | None:
         rows = self.table.selectionModel().selectedRows()
@@ -128,10 +202,42 @@ class ModelsDialog(QDialog):
 
     def _remove_selected(self) -> None:
         model = self._selected()
-        if model is not None:
-            self._models.remove(model)
-            self.model_removed.emit(model.key)
-            self._fill()
+        if model is None:
+            return
+        if not self._loaded or model.key != self._loaded:
+            self._remove(model)
+            return
+        box = QMessageBox(self)
+        box.setObjectName("removeLoadedBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(self.tr("Remove the model in use?"))
+        box.setText(
+            self.tr("%1 is the model in use. Remove it from the list and unload it?").replace(
+                "%1", model.name
+            )
+        )
+        box.setInformativeText(self.tr("The file itself is not deleted."))
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.finished.connect(
+            lambda _result: self._remove_loaded(model, box.standardButton(box.clickedButton()))
+        )
+        self.confirm_box = box
+        box.open()
+
+    def _remove_loaded(self, model: RegisteredModel, answer: QMessageBox.StandardButton) -> None:
+        self.confirm_box = None
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._loaded = ""
+        self._current = ""
+        self.unload_requested.emit()
+        self._remove(model)
+
+    def _remove(self, model: RegisteredModel) -> None:
+        self._models.remove(model)
+        self.model_removed.emit(model.key)
+        self._fill()
 
     def _add_remote(self) -> None:
         url = self.url_edit.text().strip()
