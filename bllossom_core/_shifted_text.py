@@ -92,10 +92,16 @@ class ShiftedText(str):
         return str.__contains__(self, _shift_arg(item, self._shifter))
 
     def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented  # ``content != false`` is true, as for a plain string
         return str.__eq__(self, _shift_arg(other, self._shifter))
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __repr__(self) -> str:  # a list of messages printed: quoted as the original would be
+        return self._shifter.shift(repr(self.original()))
 
     def __hash__(self) -> int:
         if self._hash is None:

@@ -201,3 +201,30 @@ def test_300_turns_and_a_huge_message_fail_at_once_as_too_long(
         fit_prompt_ids(messages, "chatml", FakeVocab(), context_size=4096, reply_room=512)
     assert caught.value.code == ErrorCode.MESSAGE_TOO_LONG
     assert len(calls) == 2  # everything, then only the last message: neither fits
+
+
+FIDELITY_TEMPLATE = (
+    "{% for m in messages %}{% set c = m.content %}"
+    "[{{ c != false }}|{{ c == 'x' }}|{{ c | length }}|{{ c[1:4] }}|{{ c.split('##')[-1] }}|"
+    "{{ c.strip() }}|{{ c | trim }}|{{ c.startswith('<') }}|{{ '</s>' in c }}|{{ c.upper() }}|"
+    "{{ c | replace('<s>', '[S]') }}|{{ c | first }}|{{ c | last }}|{{ c | list | join('.') }}|"
+    "{{ c.rstrip('\\n').lstrip() }}|{{ c.find('s') }}|{{ c.split() }}|{{ c | tojson }}|"
+    "{{ c ~ '!' }}|{{ c.replace('s', 'S') }}|{{ c.partition('##')[2] }}|{{ c.count('s') }}]"
+    "{% endfor %}"
+)
+
+
+def test_message_text_behaves_in_templates_exactly_as_plain_strings() -> None:
+    """Shifted message text (so it can't spell control tokens) renders as transformers' does."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from bllossom_core._jinja_sandbox import Shifter, render_chat
+
+    chat = [{"role": "user", "content": c}
+            for c in (" <s>x ## </s> 안녕 \n", "x", "", "sss<s>", '"quoted" \\ <unk>')]  # fmt: skip
+    alphabet = "<s>/unk"
+    shifted = render_chat(FIDELITY_TEMPLATE, chat, "<s>", "</s>", alphabet)
+    assert "<s>" not in shifted and "</s>" not in shifted  # none of it is template text
+    reference, _ = render_jinja_template(conversations=[chat], chat_template=FIDELITY_TEMPLATE,
+                                         bos_token="<s>", eos_token="</s>")  # fmt: skip
+    assert Shifter(alphabet).unshift(shifted) == reference[0]
