@@ -43,6 +43,7 @@ def shown_message(message: Message) -> ShownMessage:
         sibling_ids=message.sibling_ids,
         complete=message.complete,
         error=message.error,
+        created_at=message.created_at,
     )
 
 

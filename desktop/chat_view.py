@@ -20,10 +20,12 @@ from desktop.markdown import (
     split_chunks,
 )
 from desktop.qt import (
+    QDateTime,
     QEvent,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLocale,
     QScrollArea,
     QSize,
     QSizePolicy,
@@ -34,6 +36,7 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
+from desktop.sidebar import short_when
 from desktop.theme import Colors, current_colors, monospace_family
 
 STREAM_FLUSH_MS = 40
@@ -58,6 +61,8 @@ class ShownMessage:
     sibling_ids: tuple[int, ...] = ()
     complete: bool = True
     error: str | None = None
+    created_at: float = 0.0
+    """Unix seconds; 0 for a message not stored yet (no time is shown)."""
 
 
 def markdown_renderer(copy_label: str) -> MarkdownRenderer:
@@ -169,6 +174,9 @@ class MessageWidget(QFrame):
         footer.addWidget(self.version_label)
         self.next_button = self._tool_button("▶", footer)
         footer.addStretch(1)
+        self.time_label = QLabel(self)
+        self.time_label.setObjectName("messageTime")
+        footer.addWidget(self.time_label)
         self.copy_button = self._tool_button("", footer)
         self.edit_button = self._tool_button("", footer)
         self.regenerate_button = self._tool_button("", footer)
@@ -197,6 +205,7 @@ class MessageWidget(QFrame):
         self.setStyleSheet(
             f"QFrame#message {{ background: {background}; border-radius: 10px; }}"
             f"QLabel#messageNotice {{ color: {colors.muted_text}; }}"
+            f"QLabel#messageTime {{ color: {colors.muted_text}; font-size: small; }}"
         )
 
     def retranslate(self) -> None:
@@ -214,6 +223,7 @@ class MessageWidget(QFrame):
         self._renderer = markdown_renderer(self.tr("Copy"))
         self._render(force=True)
         self._update_notice()
+        self._show_time()
 
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
@@ -230,8 +240,17 @@ class MessageWidget(QFrame):
         self.version_label.setText(f"{message.sibling_index + 1}/{message.sibling_count}")
         self.previous_button.setEnabled(message.sibling_index > 0)
         self.next_button.setEnabled(message.sibling_index + 1 < message.sibling_count)
+        self._show_time()
         self._render()
         self._update_notice()
+
+    def _show_time(self) -> None:
+        created = self.message.created_at
+        self.time_label.setText(short_when(created) if created else "")
+        if created:
+            when = QDateTime.fromSecsSinceEpoch(int(created))
+            self.time_label.setToolTip(QLocale().toString(when, QLocale.FormatType.LongFormat))
+        self.time_label.setVisible(bool(created))
 
     def set_text(self, text: str) -> None:
         """Replace the text only (used while streaming)."""
