@@ -14,7 +14,10 @@ from desktop.sidebar import ConversationEntry, SearchEntry, Sidebar
 
 
 def list_entries(store: ConversationStore) -> list[ConversationEntry]:
-    return [ConversationEntry(c.id, c.title) for c in store.list_conversations()]
+    return [
+        ConversationEntry(c.id, c.title, c.updated_at, c.imported)
+        for c in store.list_conversations()
+    ]
 
 
 def search_entries(store: ConversationStore, query: str) -> list[SearchEntry]:
@@ -30,6 +33,8 @@ class ConversationList(QObject):
     new_requested = Signal()
     deleted = Signal(int)
     """A conversation went to the trash (the chat page may be showing it)."""
+    export_requested = Signal(int)
+    """Export this conversation (the window's FileActions does it)."""
 
     def __init__(
         self,
@@ -43,12 +48,15 @@ class ConversationList(QObject):
         self._is_protected = is_protected
         """True for a conversation that must not be deleted now (a reply is being written)."""
         self.current_id: int | None = None
+        self._shown_when_deleted: set[int] = set()
+        """Deleted conversations that were open: Undo opens them again."""
         self._search_sequence = 0
         sidebar.new_requested.connect(self.new_requested)
         sidebar.conversation_selected.connect(lambda cid: self.open_requested.emit(cid, None))
         sidebar.search_hit_selected.connect(self.open_requested.emit)
         sidebar.rename_requested.connect(self.rename)
         sidebar.delete_requested.connect(self.delete)
+        sidebar.export_requested.connect(self.export_requested)
         sidebar.undo_delete_requested.connect(self.restore)
         sidebar.search_changed.connect(self.search)
 
@@ -98,6 +106,8 @@ class ConversationList(QObject):
             )
             return
         store = self._context.store
+        if conversation_id == self.current_id:
+            self._shown_when_deleted.add(conversation_id)
 
         def done(_result: None) -> None:
             self.deleted.emit(conversation_id)
@@ -113,4 +123,10 @@ class ConversationList(QObject):
         def restore(_ctx: OpContext) -> None:
             store.restore_conversation(conversation_id)
 
-        self._context.ops.run("restore", restore, lambda _result: self.refresh())
+        def restored(_result: None) -> None:
+            self.refresh()
+            if conversation_id in self._shown_when_deleted:
+                self._shown_when_deleted.discard(conversation_id)
+                self.open_requested.emit(conversation_id, None)
+
+        self._context.ops.run("restore", restore, restored)

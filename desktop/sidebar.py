@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QAbstractItemView,
+    QColor,
+    QDateTime,
     QEvent,
     QHBoxLayout,
+    QKeyEvent,
+    QKeySequence,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QLocale,
+    QMenu,
+    QModelIndex,
+    QObject,
+    QPainter,
+    QPalette,
+    QPersistentModelIndex,
+    QPoint,
     QPushButton,
+    QRect,
+    QShortcut,
+    QSize,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     Qt,
     QTimer,
     QVBoxLayout,
@@ -27,12 +46,84 @@ UNDO_SECONDS = 10
 SEARCH_DELAY_MS = 150
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+STAMP_ROLE = Qt.ItemDataRole.UserRole + 2
+"""The muted second line of a conversation: when it was last used, and "imported"."""
 
 
 @dataclass(frozen=True)
 class ConversationEntry:
     id: int
     title: str
+    updated_at: float = 0.0
+    """Unix seconds; 0 when unknown (then no date is shown)."""
+    imported: bool = False
+
+
+def short_when(timestamp: float, now: float | None = None) -> str:
+    """Today: the time; earlier: the date. In the UI language's format (QLocale)."""
+    locale = QLocale()
+    moment = QDateTime.fromSecsSinceEpoch(int(timestamp))
+    today = QDateTime.fromSecsSinceEpoch(int(time.time() if now is None else now)).date()
+    if moment.date() == today:
+        return locale.toString(moment.time(), QLocale.FormatType.ShortFormat)
+    return locale.toString(moment.date(), QLocale.FormatType.ShortFormat)
+
+
+class EntryDelegate(QStyledItemDelegate):
+    """Draws a conversation as its title with a small muted line (date, "imported")."""
+
+    def _stamp(self, index: QModelIndex | QPersistentModelIndex) -> str:
+        stamp = index.data(STAMP_ROLE)
+        return stamp if isinstance(stamp, str) else ""
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        size = super().sizeHint(option, index)
+        if not self._stamp(index):
+            return size
+        return QSize(size.width(), size.height() + option.fontMetrics.height() + 2)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        stamp = self._stamp(index)
+        if not stamp:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        title, opt.text = opt.text, ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else None
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        metrics = opt.fontMetrics
+        area = opt.rect.adjusted(6, 3, -6, -3)
+        line = metrics.height()
+        painter.save()
+        painter.setPen(opt.palette.color(role))
+        painter.drawText(
+            QRect(area.left(), area.top(), area.width(), line),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            metrics.elidedText(title, Qt.TextElideMode.ElideRight, area.width()),
+        )
+        if not selected:
+            painter.setPen(QColor(current_colors().muted_text))
+        small = opt.font
+        small.setPointSizeF(max(6.0, small.pointSizeF() - 1))
+        painter.setFont(small)
+        painter.drawText(
+            QRect(area.left(), area.top() + line + 2, area.width(), line),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            stamp,
+        )
+        painter.restore()
 
 
 @dataclass(frozen=True)
@@ -65,6 +156,8 @@ class Sidebar(QWidget):
     new_requested = Signal()
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
+    export_requested = Signal(int)
+    """Export this conversation (through the window's FileActions)."""
     undo_delete_requested = Signal(int)
     search_changed = Signal(str)
 
@@ -88,6 +181,19 @@ class Sidebar(QWidget):
         self.list.itemClicked.connect(self._on_item_activated)
         self.list.itemActivated.connect(self._on_item_activated)
         self.list.itemChanged.connect(self._on_item_renamed)
+        self.list.setItemDelegate(EntryDelegate(self.list))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self.show_context_menu)
+        self.context_menu = QMenu(self)
+        self.rename_action = self.context_menu.addAction("", self.start_rename)
+        self.export_action = self.context_menu.addAction("", self._export_current)
+        self.context_menu.addSeparator()
+        self.delete_action = self.context_menu.addAction("", self._delete_current)
+        # Delete in the list (not while a title is being edited: the editor has the focus).
+        self.delete_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.list)
+        self.delete_shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        self.delete_shortcut.activated.connect(self._delete_current)
+        self.search_box.installEventFilter(self)
         layout.addWidget(self.list, 1)
         actions = QHBoxLayout()
         self.rename_button = QPushButton(self)
@@ -134,6 +240,27 @@ class Sidebar(QWidget):
         self.delete_button.setText(self.tr("Delete"))
         self.undo_label.setText(self.tr("Conversation deleted."))
         self.undo_button.setText(self.tr("Undo"))
+        self.rename_action.setText(self.tr("Rename"))
+        self.export_action.setText(self.tr("Export…"))
+        self.delete_action.setText(self.tr("Delete"))
+        self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.imported_mark = self.tr("imported")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in the search box clears the search (before the window's Esc shortcut)."""
+        if (
+            watched is self.search_box
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self.search_box.text()
+        ):
+            if event.type() == QEvent.Type.ShortcutOverride:
+                event.accept()  # the key goes to the box, not to "stop the reply"
+                return True
+            if event.type() == QEvent.Type.KeyPress:
+                self.search_box.clear()
+                return True
+        return super().eventFilter(watched, event)
 
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
@@ -148,6 +275,7 @@ class Sidebar(QWidget):
         for entry in entries:
             item = QListWidgetItem(entry.title or self.tr("New chat"))
             item.setData(ID_ROLE, entry.id)
+            item.setData(STAMP_ROLE, self._stamp(entry))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self.list.addItem(item)
             if entry.id == current:
@@ -181,6 +309,12 @@ class Sidebar(QWidget):
         self._filling = False
         self._update_buttons()
 
+    def _stamp(self, entry: ConversationEntry) -> str:
+        parts = [short_when(entry.updated_at)] if entry.updated_at else []
+        if entry.imported:
+            parts.append(self.imported_mark)
+        return " · ".join(parts)
+
     def searching(self) -> bool:
         return bool(self.query)
 
@@ -208,6 +342,20 @@ class Sidebar(QWidget):
         item = self.list.currentItem()
         if item is not None and item.data(MESSAGE_ROLE) is None and item.data(ID_ROLE) is not None:
             self.list.editItem(item)
+
+    def show_context_menu(self, position: QPoint) -> None:
+        item = self.list.itemAt(position)
+        if item is None or item.data(ID_ROLE) is None:
+            return
+        self.list.setCurrentItem(item)
+        in_list = item.data(MESSAGE_ROLE) is None
+        self.rename_action.setEnabled(in_list)
+        self.context_menu.popup(self.list.viewport().mapToGlobal(position))
+
+    def _export_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None and item.data(ID_ROLE) is not None:
+            self.export_requested.emit(int(item.data(ID_ROLE)))
 
     def _delete_current(self) -> None:
         item = self.list.currentItem()
