@@ -14,6 +14,7 @@ from bllossom_core._utf8 import Utf8Assembler
 from bllossom_core.engine import LocalEngine, LocalStream, common_prefix_length
 from bllossom_core.errors import GGUFError, InputError, ModelLoadError, TemplateError
 from bllossom_core.native import quiet_native_output
+from bllossom_core.templates import TEMPLATE_NAMES
 from bllossom_core.types import CancelToken, ChatMessage, GenerationSettings
 from tests.fixtures.checkpoints import Family
 from tests.fixtures.gguf_models import fixture_gguf
@@ -224,9 +225,9 @@ def test_load_rejects_hostile_file_before_llama_cpp(tmp_path) -> None:  # type: 
     with pytest.raises(GGUFError):
         LocalEngine.load(bad)
     with pytest.raises(TemplateError) as unknown:
-        LocalEngine.load(fixture_gguf("llama2-spm"), template="chatml")
+        LocalEngine.load(fixture_gguf("llama2-spm"), template="vicuna")
     assert str(unknown.value) == (
-        "Unknown chat template 'chatml'. Choose one of: auto, llama2-bllossom, llama3, gguf."
+        f"Unknown chat template 'vicuna'. Choose one of: {', '.join(TEMPLATE_NAMES)}."
     )
     # Well-formed but empty: no architecture, tensors, layers or vocabulary.
     empty = tmp_path / "empty.gguf"
