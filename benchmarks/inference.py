@@ -176,7 +176,6 @@ def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None
     out(_row("turn 10 / turn 1", kept[-1] / kept[0], fresh[-1] / fresh[0], "{:.2f}"))
     plain.close()
     engine.close()
-    bench_default_threads(path, repeats, out)
 
 
 def main() -> int:
@@ -186,11 +185,17 @@ def main() -> int:
     parser.add_argument("--small", action="store_true", help="use the tiny test model instead")
     parser.add_argument("--quant", action="append", choices=QUANTS,
                         help="only this file type (repeatable; default: all)")  # fmt: skip
+    parser.add_argument("--default-threads-only", action="store_true",
+                        help="only the default-thread-choice comparison")  # fmt: skip
     args = parser.parse_args()
     shape = {} if args.small else MODEL_125M
     for quant in args.quant or QUANTS:
         path = fixture_gguf("llama2-spm", quant, **shape)
-        bench_file(path, args.threads, args.repeats, print)
+        if not args.default_threads_only:
+            bench_file(path, args.threads, args.repeats, print)
+        else:
+            print(f"\n{path.name}")
+        bench_default_threads(path, args.repeats, print)
     print("\nTarget: prompt and decode throughput >= 0.97x plain llama-cpp-python, also with "
           "the default thread choice against llama.cpp's default thread count.")  # fmt: skip
     return 0
