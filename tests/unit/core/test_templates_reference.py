@@ -12,7 +12,7 @@ as text (``split_special_tokens``), the rule the engine keeps for every template
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -147,6 +147,7 @@ def test_deepseek_r1_drops_earlier_thinking_and_opens_a_think_block() -> None:
     text = _reference_text(hf, messages)
     assert "greets" not in text and text.endswith("<｜Assistant｜><think>\n")
     think = vocab.token_id("<think>")
+    assert think is not None
     assert prompt.ids[-2:-1] == [think] and prompt.ids.count(think) == 1
     assert vocab.token_id("<｜end▁of▁sentence｜>") in prompt.stop_ids
 
@@ -163,7 +164,7 @@ def test_smollm2_real_gguf_keeps_its_im_start_bos() -> None:
     from transformers.utils.chat_template_utils import render_jinja_template
 
     chat = [{"role": m.role, "content": m.content} for m in messages]
-    rendered, _ = render_jinja_template(
+    rendered, _ = cast(Any, render_jinja_template)(  # annotated "str", returns a pair
         conversations=[chat], chat_template=chat_template, add_generation_prompt=True,
         bos_token=vocab.token_text(vocab.bos_id),  # type: ignore[arg-type]
         eos_token=vocab.token_text(vocab.eos_id),  # type: ignore[arg-type]
