@@ -24,7 +24,9 @@ from desktop.context import AppContext
 from desktop.conversation_list import ConversationList
 from desktop.errors import show_error
 from desktop.file_actions import FileActions
+from desktop.get_models_page import show_get_models
 from desktop.i18n import LanguageSwitcher, is_language_change
+from desktop.model_downloads import ModelDownloads
 from desktop.model_manager import ModelManager
 from desktop.ops import OpRunner
 from desktop.qt import (
@@ -91,6 +93,9 @@ class MainWindow(QMainWindow):
             self.context, self.sidebar, lambda cid: self.busy and cid == self.conversation_id
         )
         self.files = FileActions(self.context, lambda: self.conversation_id)
+        self.downloads = ModelDownloads(
+            self.context, self.models.open_file, lambda: self.models.model_settings.context_size
+        )
 
         self._build_actions()
         self._connect()
@@ -127,6 +132,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action(models.choose_file, "Ctrl+O")
         self.convert_action = self._action(models.show_convert_dialog)
         self.models_action = self._action(models.show_models_dialog)
+        self.get_models_action = self._action(self.show_get_models)
         self.model_settings_action = self._action(models.show_model_settings)
         self.export_action = self._action(files.export_conversation, "Ctrl+E")
         self.export_all_action = self._action(files.export_all)
@@ -140,7 +146,13 @@ class MainWindow(QMainWindow):
         menu_bar = self.menuBar()
         self.file_menu = menu_bar.addMenu("")
         groups = (
-            (self.new_action, self.open_action, self.convert_action, self.models_action),
+            (
+                self.new_action,
+                self.open_action,
+                self.convert_action,
+                self.get_models_action,
+                self.models_action,
+            ),
             (self.export_action, self.export_all_action, self.import_action, self.trash_action),
             (self.settings_action, self.model_settings_action),
             (self.quit_action,),
@@ -175,6 +187,8 @@ class MainWindow(QMainWindow):
         self.welcome.open_requested.connect(models.choose_file)
         self.welcome.convert_requested.connect(models.show_convert_dialog)
         self.welcome.models_requested.connect(models.show_models_dialog)
+        self.welcome.get_models_requested.connect(self.show_get_models)
+        self.welcome.attach_downloads(self.downloads)
 
     def _open_initial_conversation(self) -> None:
         last = self.settings.last_conversation
@@ -198,6 +212,9 @@ class MainWindow(QMainWindow):
     def _copy(self, text: str) -> None:
         QApplication.clipboard().setText(text)
         self.status.showMessage(self.tr("Copied to the clipboard."), 3000)
+
+    def show_get_models(self) -> None:
+        show_get_models(self.downloads, self)
 
     # ------------------------------------------------------------------ settings
     def show_settings(self) -> None:
@@ -240,6 +257,7 @@ class MainWindow(QMainWindow):
             self.open_action: self.tr("Open a GGUF file…"),
             self.convert_action: self.tr("Convert a Hugging Face model…"),
             self.models_action: self.tr("Models and remote servers…"),
+            self.get_models_action: self.tr("Get models…"),
             self.export_action: self.tr("Export conversation…"),
             self.export_all_action: self.tr("Export all conversations…"),
             self.import_action: self.tr("Import conversations…"),
