@@ -115,7 +115,7 @@ class Reply:
         try:
             for piece in _pieces(self._stream):
                 if piece.kind == "thinking":
-                    _append_thinking(writer, piece.text)
+                    writer.append_thinking(piece.text)
                 else:
                     writer.append(piece.text)
                 yield piece
@@ -158,20 +158,9 @@ class Reply:
 
 
 def _pieces(stream: ChatStream) -> Iterator[ReplyPiece]:
-    """The stream's pieces with their kind; engines without reasoning give answers only."""
-    events = getattr(stream, "events", None)
-    if events is None:
-        for text in stream:
-            yield ReplyPiece("answer", text)
-        return
-    for event in events():
+    """The stream's pieces with their kind (a reasoning model's thinking, the answer)."""
+    for event in stream.events():
         yield ReplyPiece(event.kind, event.text)
-
-
-def _append_thinking(writer: ReplyWriter, text: str) -> None:
-    append = getattr(writer, "append_thinking", None)
-    if append is not None:
-        append(text)
 
 
 def _record_failure(writer: ReplyWriter, error: BaseException) -> Message | None:

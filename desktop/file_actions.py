@@ -16,6 +16,7 @@ from pathlib import Path
 from bllossom_core.errors import BllossomError, ErrorCode, InputError
 from desktop.context import AppContext
 from desktop.errors import show_error
+from desktop.i18n import resolve_language
 from desktop.ops import OpContext
 from desktop.qt import (
     QDialog,
@@ -208,10 +209,13 @@ class FileActions(QObject):
                 self.tr("Exported to %1").replace("%1", str(target)), 8000
             )
 
-        # ask_save_path has had the user confirm replacing an existing file.
+        # Headings in the UI's language; ask_save_path had the user confirm replacing.
+        language = resolve_language(self._context.settings.language)
         self._context.ops.run(
             "export",
-            lambda _ctx: store.export_file(path, conversation_ids, overwrite=True),
+            lambda _ctx: store.export_file(
+                path, conversation_ids, overwrite=True, language=language
+            ),
             written,
             failed,
         )

@@ -21,6 +21,7 @@ from bllossom_core.types import (
     DeviceReport,
     GenerationSettings,
     GenerationStats,
+    StreamPiece,
 )
 
 
@@ -37,6 +38,10 @@ class ScriptedStream:
             self.stats.stop_reason = "error"
             raise self.failure
         self.stats.stop_reason = "stop"
+
+    def events(self) -> Iterator[StreamPiece]:
+        for text in self:
+            yield StreamPiece("answer", text)
 
     def close(self) -> None:
         self.closed = True

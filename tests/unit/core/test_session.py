@@ -186,3 +186,16 @@ def test_the_conversation_records_the_model_that_answered(store: ConversationSto
     session.engine, session.model_name = ScriptedEngine([["b"]]), "/models/second.gguf"
     session.ask("둘").run()
     assert store.get_conversation(session.conversation_id).model == "/models/second.gguf"
+
+
+def test_thinking_is_stored_apart_and_never_fed_back(store: ConversationStore) -> None:
+    engine = ScriptedEngine([["서울입니다."], ["네."]])
+    session = ChatSession(store, engine)
+    reply = session.ask("한국의 수도는?")
+    engine.streams[-1].thinking = ["The user asks ", "about Seoul."]
+    kinds = [(piece.kind, piece.text) for piece in reply]
+    assert kinds[0] == ("thinking", "The user asks ")
+    saved = session.thread()[-1]
+    assert saved.text == "서울입니다." and saved.thinking == "The user asks about Seoul."
+    session.ask("확실해요?").run()
+    assert all("Seoul" not in m.content for m in engine.prompts[-1])
