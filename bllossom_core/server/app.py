@@ -288,6 +288,7 @@ async def _take_turn(gate: ReplyGate, watch: ClientWatch, max_waiting: int) -> T
 async def _answer(request: Request, state: ServerState, start: StartReply,
                   spec: protocol.ReplySpec, shape: ReplyShape) -> Response:  # fmt: skip
     watch = ClientWatch(request)
+    run: ReplyRun | None = None
     try:
         turn = await _take_turn(state.gate, watch, state.options.max_waiting)
         if turn is None:
@@ -306,8 +307,11 @@ async def _answer(request: Request, state: ServerState, start: StartReply,
             await run.started()
         except BllossomError as error:
             raise from_core_error(error) from error
-    except BaseException:
+    except BaseException:  # refused, failed to start, or this request was cancelled
         watch.close()
+        if run is not None:
+            run.cancel()
+            state.runs.discard(run)
         raise
     finish = _Finisher(request, state, run, watch)
     if spec.stream:

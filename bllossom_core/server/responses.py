@@ -27,6 +27,20 @@ def usage(stats: GenerationStats) -> dict[str, Any]:
     }
 
 
+def timings(stats: GenerationStats) -> dict[str, Any]:
+    """The engine's own measurements of this reply, named as llama.cpp's server names
+    them (plus ``first_token_ms``), so a client can tell the engine's time from HTTP's."""
+    return {
+        "prompt_n": stats.evaluated_prompt_tokens,
+        "prompt_per_second": stats.prompt_tokens_per_second,
+        "predicted_n": stats.generated_tokens,
+        "predicted_per_second": stats.tokens_per_second,
+        "first_token_ms": None
+        if stats.time_to_first_token_s is None
+        else stats.time_to_first_token_s * 1e3,
+    }
+
+
 def sse(payload: dict[str, Any] | str) -> bytes:
     data = (
         payload
@@ -59,7 +73,8 @@ class ReplyShape:
         else:
             choice["text"] = answer
         choice.update(logprobs=None, finish_reason=finish_reason)
-        return {**self._head(whole=True), "choices": [choice], "usage": usage(stats)}
+        return {**self._head(whole=True), "choices": [choice], "usage": usage(stats),
+                "timings": timings(stats)}  # fmt: skip
 
     def opening(self) -> bytes | None:
         """The chunk announcing the assistant role (chat only)."""
@@ -75,7 +90,7 @@ class ReplyShape:
 
     def closing(self, finish_reason: str, stats: GenerationStats) -> bytes:
         """The chunk with ``finish_reason``, the usage chunk when asked, and ``[DONE]``."""
-        closing = self._chunk({} if self.chat else "", finish_reason)
+        closing = self._chunk({} if self.chat else "", finish_reason, timings(stats))
         if self.include_usage:
             closing += sse({**self._head(whole=False), "choices": [], "usage": usage(stats)})
         return closing + sse("[DONE]")
@@ -88,7 +103,12 @@ class ReplyShape:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
                 "system_fingerprint": None}  # fmt: skip
 
-    def _chunk(self, content: dict[str, str] | str, finish_reason: str | None) -> bytes:
+    def _chunk(
+        self,
+        content: dict[str, str] | str,
+        finish_reason: str | None,
+        reply_timings: dict[str, Any] | None = None,
+    ) -> bytes:
         choice: dict[str, Any] = {"index": 0}
         if isinstance(content, dict):
             choice["delta"] = content
@@ -98,4 +118,6 @@ class ReplyShape:
         chunk = {**self._head(whole=False), "choices": [choice]}
         if self.include_usage:
             chunk["usage"] = None
+        if reply_timings is not None:
+            chunk["timings"] = reply_timings
         return sse(chunk)

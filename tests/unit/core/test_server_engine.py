@@ -146,6 +146,20 @@ def test_a_client_that_disconnects_frees_the_engine_within_one_token(
     assert "finish=cancelled" in ended[-1] and after <= 1
 
 
+def test_a_client_that_gives_up_on_a_whole_reply_stops_it_too(
+    server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bllossom_core.server")
+    body = {"messages": RAMBLE, "max_tokens": 900, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):  # not streaming: nothing arrives until the end
+        httpx.post(server.url + "/chat/completions", json=body, timeout=httpx.Timeout(1.0))
+    wait_until(lambda: "tokens_after_disconnect" in caplog.text)
+    wait_until(lambda: not server.busy)
+    ended = [r.getMessage() for r in caplog.records if "tokens_after_disconnect" in r.getMessage()]
+    assert "finish=cancelled" in ended[-1]
+    assert int(ended[-1].split("completion=")[1].split()[0]) < 900
+
+
 def test_stopping_ends_replies_in_progress(engine: LocalEngine) -> None:
     server = LocalServer(engine, port=0)
     server.start()
@@ -208,12 +222,12 @@ def test_thinking_of_a_reasoning_model_is_sent_as_reasoning_content(
     vocab = r1.vocab
     script = [i for text in ("2 더하기 2는 4.\n", "</think>", "\n\n", "4입니다.")
               for i in vocab.tokenize(text, special=False)]  # fmt: skip
-    eos = vocab.eos_id
-    assert eos is not None
+    assert vocab.eos_id is not None
+    script.append(vocab.eos_id)
 
     class ScriptedSampler:
         def __init__(self) -> None:
-            self._ids = iter([*script, eos])
+            self._ids = iter(script)
 
         def sample(self, ctx: Any, index: int) -> int:
             return next(self._ids)
