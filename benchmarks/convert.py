@@ -88,15 +88,25 @@ def build_checkpoint(folder: Path, hidden: int, inter: int, layers: int) -> int:
     return sum(int(np.prod(s)) for s in shapes.values())
 
 
-def measure(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of ``command`` and everything it started."""
+LOG = Path(tempfile.gettempdir()) / "bllossom-bench-convert.log"
+"""The commands' own output (progress bars, llama.cpp's log), kept out of the table."""
+
+
+def measure(command: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (bytes) and CPU seconds (user + system, all threads) of
+    ``command`` and everything it started. CPU time shows the work done even when other
+    programs share the machine and stretch the wall time."""
     started = time.perf_counter()
-    pid = os.posix_spawn(command[0], command, dict(os.environ))
+    log = [
+        (os.POSIX_SPAWN_OPEN, fd, str(LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        for fd in (1, 2)
+    ]
+    pid = os.posix_spawn(command[0], command, dict(os.environ), file_actions=log)
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}")
-    return elapsed, usage.ru_maxrss * 1024
+        raise SystemExit(f"failed: {' '.join(command)} (its output is in {LOG})")
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def disk_write_bound(folder: Path, size: int) -> float:
@@ -151,6 +161,8 @@ def table_header(names: list[str]) -> str:
             header += f" {'/llama':>6}"
     for name in names:
         header += f" {name + ' RSS':>13}"
+    for name in names:
+        header += f" {name + ' CPU s':>15}"
     return header
 
 
@@ -164,6 +176,8 @@ def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str])
             line += f" {seconds / best['llama.cpp'][0]:5.2f}x"
     for name in names:
         line += f" {best[name][1] / 2**20:11.0f}MB"
+    for name in names:
+        line += f" {best[name + ' CPU'][0]:15.1f}"
     return line
 
 
@@ -219,15 +233,17 @@ def main() -> int:
         before = extract_revision(args.baseline, args.baseline_files.split(","), work)
         converters["before"] = converter_command(before)
 
-    def pipeline(commands: list[list[str]], output: Path | None = None) -> tuple[float, int, int]:
-        total, peak = 0.0, 0
+    def pipeline(
+        commands: list[list[str]], output: Path | None = None
+    ) -> tuple[float, int, float, int]:
+        total, peak, cpu = 0.0, 0, 0.0
         for command in commands:
-            seconds, rss = measure(command)
-            total, peak = total + seconds, max(peak, rss)
+            seconds, rss, used = measure(command)
+            total, peak, cpu = total + seconds, max(peak, rss), cpu + used
         size = output.stat().st_size if output is not None else 0
         for f in work.glob("*.gguf"):
             f.unlink()
-        return total, peak, size
+        return total, peak, cpu, size
 
     def reference(target: str) -> list[list[str]]:
         if not oracle:
@@ -257,16 +273,18 @@ def main() -> int:
             size = 0
             for name, command in converters.items():
                 out = work / f"{name}-{target}.gguf"
-                seconds, rss, produced = pipeline(
+                seconds, rss, cpu, produced = pipeline(
                     [[*command, *flags, "--quant", target, "-o", str(out)]], out
                 )
                 keep(name, seconds, rss)
+                keep(name + " CPU", cpu, 0)
                 size = size or produced
                 if name == "ours":
                     keep("size", float(produced), 0)
             if oracle:
-                seconds, rss, _ = pipeline(reference(target))
+                seconds, rss, cpu, _ = pipeline(reference(target))
                 keep("llama.cpp", seconds, rss)
+                keep("llama.cpp CPU", cpu, 0)
             keep("disk", disk_write_bound(work, size), 0)
         results[target] = best
         print(table_row(target, best, names), flush=True)
@@ -274,7 +292,8 @@ def main() -> int:
     print()
     print(
         f"checkpoint: {weights / 1e6:.0f} MB of bf16 weights; {args.repeat} runs each, best "
-        "time, peak RSS of the process tree; 'disk' = fsync'ed write of the output size"
+        "time, peak RSS and least CPU time (user + system) of the process tree; 'disk' = "
+        "fsync'ed write of the output size"
     )
     print(table_header(names))
     for target, best in results.items():
