@@ -47,10 +47,6 @@ def check_free_space(folder: Path, needed: int) -> None:
         )
 
 
-temporary_beside = fileio.temporary_beside
-"""A temporary file next to the output, removed afterwards unless published."""
-
-
 def publish(temporary: Path, output: Path, *, force: bool) -> None:
     """fsync ``temporary`` and move it to ``output`` in one step (see bllossom_core.fileio:
     an existing output keeps its permissions, a new one gets the usual ones)."""
