@@ -139,7 +139,7 @@ class ModelDownloads(QObject):
         self.hardware_changed.emit()
         if pending:
             self._context.status.showMessage(
-                self.tr("%n download(s) can be resumed: File ▸ Get models…", "", len(pending)),
+                self.tr("Unfinished downloads can be resumed: File ▸ Get models…"),
                 10_000,
             )
 

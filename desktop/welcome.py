@@ -42,6 +42,7 @@ class WelcomePage(QWidget):
         self.recommended_button = QPushButton(self)
         self.recommended_button.setFont(ui_font(1, bold=True))
         self.recommended_button.setMinimumHeight(48)
+        self.recommended_button.setStyleSheet("padding: 4px 20px;")
         self.recommended_button.setDefault(True)
         self.recommended_button.clicked.connect(self.get_recommended)
         self.recommended_why = QLabel(self)
@@ -50,7 +51,7 @@ class WelcomePage(QWidget):
         self.recommended_why.setEnabled(False)  # secondary text colour
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setTextVisible(False)
-        self.progress_bar.setMaximumWidth(480)
+        self.progress_bar.setFixedWidth(420)
         self.progress_text = QLabel(self)
         self.progress_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.recommended = (
@@ -150,11 +151,12 @@ class WelcomePage(QWidget):
             self.progress_bar.setValue(int(1000 * progress.done_bytes / progress.total_bytes))
         else:
             self.progress_bar.setRange(0, 0)
-        self.progress_text.setText(progress_text(progress) if progress else "")
+        paused = state is DownloadState.PAUSED
+        self.progress_text.setText(progress_text(progress, paused=paused) if progress else "")
         for widget in (self.recommended_caption, self.recommended_button, self.recommended_why):
             widget.show()
-        self.progress_bar.setVisible(running)
-        self.progress_text.setVisible(running and progress is not None)
+        self.progress_bar.setVisible(running or (paused and progress is not None))
+        self.progress_text.setVisible(progress is not None and (running or paused))
 
     # ------------------------------------------------------------------ language
     def retranslate(self) -> None:
