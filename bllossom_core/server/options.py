@@ -79,6 +79,13 @@ def is_local_host(host: str) -> bool:
     return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
+_BIND_HINTS = {
+    errno.EACCES: "Ports below 1024 need administrator rights; use e.g. 8080.",
+    errno.EADDRNOTAVAIL: "That address is not one of this computer's; use 127.0.0.1 (this "
+    "computer only) or 0.0.0.0 (every network it is on).",
+}
+
+
 def open_listening_socket(host: str, port: int) -> socket.socket:
     """Bind ``host:port`` now, so that a port in use is reported before a model loads."""
     try:
@@ -104,7 +111,7 @@ def open_listening_socket(host: str, port: int) -> socket.socket:
             ) from error
         raise InputError(
             f"Cannot listen on {host}:{port}: {error.strerror or error}.",
-            hint="Ports below 1024 need administrator rights; use e.g. 8080.",
+            hint=_BIND_HINTS.get(error.errno or 0, "Check the address and port."),
         ) from error
     sock.setblocking(False)
     return sock

@@ -269,6 +269,8 @@ def test_a_port_in_use_is_named() -> None:
         with pytest.raises(InputError) as refused:
             open_listening_socket("127.0.0.1", port).close()
     assert refused.value.code == ErrorCode.PORT_IN_USE and str(port) in str(refused.value)
+    with pytest.raises(InputError, match="not one of this computer's"):
+        open_listening_socket("192.0.2.1", 0).close()  # TEST-NET-1: never a local address
     free = open_listening_socket("127.0.0.1", 0)
     assert free.getsockname()[1] > 0
     free.close()
