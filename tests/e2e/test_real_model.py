@@ -87,7 +87,7 @@ def test_greedy_generate_equals_plain_llama_cpp_chat_completion(
 def test_multi_turn_chat_reuses_the_cache_without_changing_answers(
     smollm2_gguf: Path, bllossom_home: Path
 ) -> None:
-    script = "What is the capital of France?\nAnd of Germany?\n/quit\n"
+    script = "Which city is the capital of France?\nAnd of Germany?\n/quit\n"
     done = bllossom("chat", str(smollm2_gguf), "--temperature", "0", "--max-tokens",
                     str(MAX_TOKENS), "--context-size", str(CONTEXT), "--threads", THREADS,
                     stdin=script,
