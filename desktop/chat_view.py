@@ -16,6 +16,7 @@ from desktop.markdown import (
     COPY_SCHEME,
     MarkdownRenderer,
     MarkdownStyle,
+    fenced_code,
     plain_to_html,
     split_chunks,
 )
@@ -26,6 +27,7 @@ from desktop.qt import (
     QHBoxLayout,
     QLabel,
     QLocale,
+    QResizeEvent,
     QScrollArea,
     QSize,
     QSizePolicy,
@@ -47,6 +49,9 @@ EARLIER_BATCH = 4
 BOTTOM_SLACK_PX = 24
 CHUNK_MIN_WIDTH = 160
 """The width every message label reports as its (minimum) size hint (see ChunkLabel)."""
+MAX_CONTENT_WIDTH = 900
+"""The conversation column's widest width: lines stay readable in very wide windows."""
+SIDE_MARGIN = 16
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ def _renderer_for(copy_label: str, colors: Colors) -> MarkdownRenderer:
             monospace=monospace_family(),
             pygments_style=colors.pygments_style,
             copy_label=copy_label,
+            inline_code_background=colors.code_background,
+            quote_bar=colors.muted_text,
         )
     )
 
@@ -133,6 +140,86 @@ class ChunkLabel(QLabel):
         super().changeEvent(event)
 
 
+class CodeBlock(QFrame):
+    """A fenced code block: its language and a Copy button on top (always in view),
+    the code below with whole lines, scrolling sideways when they are wider than the
+    message instead of being clipped."""
+
+    copy_requested = Signal(str)
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("codeBlock")
+        self.code = ""
+        self._html = ""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QHBoxLayout()
+        header.setContentsMargins(8, 2, 4, 0)
+        self.language_label = QLabel(self)
+        self.language_label.setObjectName("codeLanguage")
+        self.copy_button = QToolButton(self)
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.code))
+        header.addWidget(self.language_label)
+        header.addStretch(1)
+        header.addWidget(self.copy_button)
+        layout.addLayout(header)
+        self.scroller = QScrollArea(self)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroller.setWidgetResizable(False)
+        self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.scroller.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.code_label = QLabel()
+        self.code_label.setObjectName("codeText")
+        self.code_label.setTextFormat(Qt.TextFormat.RichText)
+        self.code_label.setWordWrap(False)
+        self.code_label.setContentsMargins(8, 2, 8, 6)
+        self.code_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.scroller.setWidget(self.code_label)
+        layout.addWidget(self.scroller)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        colors = current_colors()
+        self.setStyleSheet(
+            f"QFrame#codeBlock {{ background: {colors.code_background}; border-radius: 6px; }}"
+            f"QLabel#codeLanguage {{ color: {colors.muted_text}; }}"
+            "QScrollArea, QLabel#codeText { background: transparent; }"
+        )
+
+    def set_code(self, language: str, code: str, html: str, copy_label: str) -> None:
+        self.code = code
+        self.language_label.setText(language)
+        self.copy_button.setText(copy_label)
+        if html != self._html:
+            self._html = html
+            self.code_label.setText(html)
+            self.code_label.adjustSize()
+        self._fit()
+
+    def text(self) -> str:
+        """The code as shown (highlighted HTML), like a label's text."""
+        return self._html
+
+    def _fit(self) -> None:
+        height = self.code_label.sizeHint().height()
+        if self.code_label.sizeHint().width() > self.scroller.viewport().width():
+            height += self.scroller.horizontalScrollBar().sizeHint().height()
+        if self.scroller.height() != height:
+            self.scroller.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        # The same hint width as every ChunkLabel (see ChunkLabel.minimumSizeHint).
+        return QSize(CHUNK_MIN_WIDTH, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(CHUNK_MIN_WIDTH, super().minimumSizeHint().height())
+
+
 class MessageWidget(QFrame):
     copy_requested = Signal(str)
     edit_requested = Signal(int)
@@ -160,7 +247,8 @@ class MessageWidget(QFrame):
         self._body_layout.setContentsMargins(0, 0, 0, 0)
         self._body_layout.setSpacing(0)
         layout.addLayout(self._body_layout)
-        self.chunk_labels: list[QLabel] = []
+        self.chunk_labels: list[ChunkLabel | CodeBlock] = []
+        """One per chunk of the text (see split_chunks): a label, or a code block."""
         self._chunk_sources: list[str] = []
         self._chunk_code: list[list[str]] = []
         self.notice = QLabel(self)
@@ -268,20 +356,48 @@ class MessageWidget(QFrame):
     def body_html(self) -> str:
         return "".join(label.text() for label in self.chunk_labels)
 
-    def _chunk_label(self, index: int) -> QLabel:
+    def _code_block(self, index: int) -> CodeBlock:
+        current = self._chunk_label(index)
+        if isinstance(current, CodeBlock):
+            return current
+        block = CodeBlock(self)
+        block.copy_requested.connect(self.copy_requested)
+        self._replace_chunk(index, block)
+        return block
+
+    def _text_label(self, index: int) -> ChunkLabel:
+        current = self._chunk_label(index)
+        if isinstance(current, ChunkLabel):
+            return current
+        label = self._new_label(index)
+        self._replace_chunk(index, label)
+        return label
+
+    def _replace_chunk(self, index: int, widget: ChunkLabel | CodeBlock) -> None:
+        old = self.chunk_labels[index]
+        self._body_layout.insertWidget(index, widget)
+        old.setParent(None)
+        old.deleteLater()
+        self.chunk_labels[index] = widget
+        self._chunk_sources[index] = ""
+
+    def _new_label(self, position: int) -> ChunkLabel:
+        label = ChunkLabel(self)
+        label.setObjectName("messageBody")
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        label.setOpenExternalLinks(False)
+        # Vertically Preferred, not Minimum: with Minimum, Qt takes the size hint (the
+        # height at the narrow hint width) as the floor, and a long reply then gets a
+        # label many times taller than its text.
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        label.linkActivated.connect(lambda link, at=position: self._on_link(at, link))
+        return label
+
+    def _chunk_label(self, index: int) -> ChunkLabel | CodeBlock:
         while len(self.chunk_labels) <= index:
-            label = ChunkLabel(self)
-            label.setObjectName("messageBody")
-            label.setTextFormat(Qt.TextFormat.RichText)
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-            label.setOpenExternalLinks(False)
-            # Vertically Preferred, not Minimum: with Minimum, Qt takes the size hint (the
-            # height at the narrow hint width) as the floor, and a long reply then gets a
-            # label many times taller than its text.
-            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
-            position = len(self.chunk_labels)
-            label.linkActivated.connect(lambda link, at=position: self._on_link(at, link))
+            label = self._new_label(len(self.chunk_labels))
             self._body_layout.addWidget(label)
             self.chunk_labels.append(label)
             self._chunk_sources.append("")
@@ -293,18 +409,27 @@ class MessageWidget(QFrame):
             chunks = [self.message.text]
         else:
             chunks = split_chunks(self.message.text or "…")
+        copy_label = self.tr("Copy")
         for index, chunk in enumerate(chunks):
-            label = self._chunk_label(index)
-            if not force and self._chunk_sources[index] == chunk and label.text():
+            current = self._chunk_label(index)
+            if not force and self._chunk_sources[index] == chunk and current.text():
                 continue
-            self._chunk_sources[index] = chunk
-            if self.message.role == "user":
-                label.setText(plain_to_html(chunk))
+            fence = fenced_code(chunk) if self.message.role != "user" else None
+            if fence is not None:
+                language, code = fence
+                block = self._code_block(index)
+                block.set_code(
+                    language, code, self._renderer.highlight_code(code, language), copy_label
+                )
+                self._chunk_code[index] = [code]
+            elif self.message.role == "user":
+                self._text_label(index).setText(plain_to_html(chunk))
                 self._chunk_code[index] = []
             else:
                 rendered = self._renderer.render(chunk)
-                label.setText(rendered.html)
+                self._text_label(index).setText(rendered.html)
                 self._chunk_code[index] = rendered.code_blocks
+            self._chunk_sources[index] = chunk
         for label in self.chunk_labels[len(chunks) :]:
             label.setParent(None)
             label.deleteLater()
@@ -325,8 +450,14 @@ class MessageWidget(QFrame):
 
     def _on_link(self, chunk: int, link: str) -> None:
         scheme, _, rest = link.partition(":")
+        if scheme != COPY_SCHEME or not rest.isdigit():
+            return
+        # A label's own code (a block inside a list item) first, else the message's
+        # code blocks in order.
         blocks = self._chunk_code[chunk] if chunk < len(self._chunk_code) else []
-        if scheme == COPY_SCHEME and rest.isdigit() and int(rest) < len(blocks):
+        if not blocks:
+            blocks = [code for chunk_code in self._chunk_code for code in chunk_code]
+        if int(rest) < len(blocks):
             self.copy_requested.emit(blocks[int(rest)])
 
     def _step_version(self, step: int) -> None:
@@ -351,7 +482,7 @@ class ChatView(QScrollArea):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._content = QWidget(self)
         self._layout = QVBoxLayout(self._content)
-        self._layout.setContentsMargins(16, 16, 16, 16)
+        self._layout.setContentsMargins(SIDE_MARGIN, 16, SIDE_MARGIN, 16)
         self._layout.setSpacing(10)
         self._layout.addStretch(1)
         self.setWidget(self._content)
@@ -507,6 +638,15 @@ class ChatView(QScrollArea):
     def scroll_to_bottom(self) -> None:
         self.follow_bottom = True
         self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # Very wide windows: the column stays MAX_CONTENT_WIDTH wide, centred.
+        width = self.viewport().width()
+        side = max(SIDE_MARGIN, (width - MAX_CONTENT_WIDTH) // 2)
+        margins = self._layout.contentsMargins()
+        if margins.left() != side:
+            self._layout.setContentsMargins(side, margins.top(), side, margins.bottom())
+        super().resizeEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
