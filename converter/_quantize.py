@@ -174,7 +174,10 @@ def _quantizer_error(
 ) -> BllossomError:
     """The error for a failed quantizer: out of space, another write failure, or a crash."""
     lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
-    tail = " / ".join(lines[-3:])
+    # llama.cpp logs every tensor before failing; the line that says why is the last one
+    # mentioning a failure or an error.
+    reasons = [line for line in lines if re.search(r"fail|error", line, re.I)]
+    tail = reasons[-1] if reasons else " / ".join(lines[-3:])
     folder = target.parent
     if returncode > 0 and _WRITE_FAILED.search(log):
         written = target.stat().st_size if target.is_file() else 0
