@@ -3,9 +3,10 @@
 A GGUF's chat template comes from whoever made the file. It is rendered in a separate
 Python process (:func:`bllossom_core._jinja_sandbox.serve`) that holds at most
 :data:`MEMORY_LIMIT` bytes of address space and gets :data:`RENDER_TIMEOUT_S` seconds
-per render; past either it is killed and the next render starts a fresh one. The process
-stays up between renders, so a render costs milliseconds, and it exits when its stdin
-closes (when this process ends, however it ends).
+per render (plus time to move very long messages across); past either it is killed and
+the next render starts a fresh one. The process stays up between renders, so a render
+costs milliseconds, and it exits when its stdin closes (when this process ends, however
+it ends).
 
 Replies are JSON, never pickles: even a process whose sandbox had been escaped could not
 run code here.
@@ -28,6 +29,7 @@ from bllossom_core import _jinja_sandbox
 
 MEMORY_LIMIT = 256 * 1024 * 1024
 RENDER_TIMEOUT_S = 2.0
+SECONDS_PER_MILLION_CHARS = 2.0  # a 1 MB paste is copied, shifted and rendered too
 START_TIMEOUT_S = 30.0  # interpreter start-up on a loaded machine; not the template's time
 
 
@@ -84,11 +86,12 @@ class TemplateWorker:
             try:
                 assert process.stdin is not None
                 _jinja_sandbox.write_frame(process.stdin, request)
-                reply = self._read(process, time.monotonic() + self.timeout_s)
+                chars = sum(len(m.get("content", "")) for m in messages)
+                reply = self._read(process, time.monotonic() + self.time_limit(chars))
             except TimeoutError:
                 self._stop()
                 raise WorkerFailure(
-                    "limit", f"it took longer than {self.timeout_s:g} s to render"
+                    "limit", f"it took longer than {self.time_limit(chars):g} s to render"
                 ) from None
             except (OSError, EOFError, ValueError):
                 self._stop()
@@ -100,6 +103,10 @@ class TemplateWorker:
                     self._stop()  # after a MemoryError the process ends; reap it
                 raise WorkerFailure(str(reply.get("kind")), str(reply.get("message")))
             return str(reply["text"])
+
+    def time_limit(self, message_chars: int) -> float:
+        """The render time allowed: the timeout, plus moving the messages' text across."""
+        return self.timeout_s + SECONDS_PER_MILLION_CHARS * message_chars / 1_000_000
 
     def close(self) -> None:
         with self._lock:

@@ -201,7 +201,7 @@ def test_300_turns_and_a_huge_message_fail_at_once_as_too_long(
     with pytest.raises(InputError) as caught:
         fit_prompt_ids(messages, "chatml", FakeVocab(), context_size=4096, reply_room=512)
     assert caught.value.code == ErrorCode.MESSAGE_TOO_LONG
-    assert len(calls) == 2  # everything, then only the last message: neither fits
+    assert len(calls) == 0  # the start of the huge message alone is twice the context
 
 
 FIDELITY_TEMPLATE = (
@@ -230,3 +230,14 @@ def test_message_text_behaves_in_templates_exactly_as_plain_strings() -> None:
         conversations=[chat], chat_template=FIDELITY_TEMPLATE, bos_token="<s>", eos_token="</s>"
     )
     assert Shifter(alphabet).unshift(shifted) == reference[0]
+
+
+def test_a_message_just_over_the_context_is_refused_after_two_renders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    messages = _turns(150, "z" * 5000)  # longer than the room, shorter than the pre-check
+    calls = _count_renders(monkeypatch)
+    with pytest.raises(InputError) as caught:
+        fit_prompt_ids(messages, "chatml", FakeVocab(), context_size=4096, reply_room=512)
+    assert caught.value.code == ErrorCode.MESSAGE_TOO_LONG and "needs 50" in str(caught.value)
+    assert len(calls) == 2  # everything, then only the last message: neither fits
