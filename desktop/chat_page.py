@@ -5,7 +5,20 @@ from __future__ import annotations
 from desktop.chat_view import ChatView
 from desktop.i18n import is_language_change
 from desktop.input_box import InputBox
-from desktop.qt import QEvent, QHBoxLayout, QLabel, QPushButton, Qt, QVBoxLayout, QWidget
+from desktop.qt import (
+    QEvent,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    Qt,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+SIDEBAR_SHORTCUT = "Ctrl+B"
+"""Shows or hides the conversation list (the window owns the shortcut: it works on
+every page)."""
 
 
 class ChatPage(QWidget):
@@ -17,6 +30,14 @@ class ChatPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 8)
         header = QHBoxLayout()
         header.setContentsMargins(12, 6, 12, 0)
+        self.sidebar_button = QToolButton(self)
+        self.sidebar_button.setObjectName("sidebarToggle")
+        self.sidebar_button.setText("☰")
+        self.sidebar_button.setCheckable(True)
+        self.sidebar_button.setChecked(True)
+        self.sidebar_button.setAutoRaise(True)
+        self.sidebar_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        header.addWidget(self.sidebar_button)
         self.title_label = QLabel(self)
         font = self.title_label.font()
         font.setBold(True)
@@ -58,6 +79,7 @@ class ChatPage(QWidget):
 
     def retranslate(self) -> None:
         self.options_button.setText(self.tr("Conversation settings"))
+        self.sidebar_button.setToolTip(self.tr("Show or hide the conversation list (Ctrl+B)"))
         self.edit_label.setText(self.tr("Editing a message: sending creates a new branch."))
         self.cancel_edit_button.setText(self.tr("Cancel editing"))
         self.input.setPlaceholderText(

@@ -19,7 +19,7 @@ import logging
 
 from bllossom_core.store import ConversationStore
 from desktop.chat_controller import ChatController
-from desktop.chat_page import ChatPage
+from desktop.chat_page import SIDEBAR_SHORTCUT, ChatPage
 from desktop.context import AppContext
 from desktop.conversation_list import ConversationList
 from desktop.errors import show_error
@@ -180,6 +180,8 @@ class MainWindow(QMainWindow):
         chat.conversations_changed.connect(conversations.refresh)
         self.chat.options_button.clicked.connect(self.show_conversation_settings)
         self.chat.view.copy_requested.connect(self._copy)
+        self.chat.sidebar_button.toggled.connect(self._show_sidebar)
+        QShortcut(QKeySequence(SIDEBAR_SHORTCUT), self, self.chat.sidebar_button.toggle)
         self.files.imported.connect(lambda cid: chat.open(cid) if not chat.busy else None)
         self.files.restored.connect(conversations.refresh)
         models.loading_changed.connect(self._update_page)
@@ -189,6 +191,11 @@ class MainWindow(QMainWindow):
         self.welcome.models_requested.connect(models.show_models_dialog)
         self.welcome.get_models_requested.connect(self.show_get_models)
         self.welcome.attach_downloads(self.downloads)
+
+    def _show_sidebar(self, shown: bool) -> None:
+        self.sidebar.setVisible(shown)
+        self.settings.sidebar_visible = shown
+        self.context.save_settings()
 
     def _open_initial_conversation(self) -> None:
         last = self.settings.last_conversation
@@ -287,6 +294,8 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
         if s.splitter_state:
             self.splitter.restoreState(QByteArray.fromBase64(s.splitter_state.encode()))
+        self.chat.sidebar_button.setChecked(s.sidebar_visible)
+        self.sidebar.setVisible(s.sidebar_visible)
 
     def remember_geometry(self) -> None:
         s = self.settings

@@ -55,6 +55,8 @@ class AppSettings:
     window_geometry: str = ""
     window_state: str = ""
     splitter_state: str = ""
+    sidebar_visible: bool = True
+    """False when the user collapsed the conversation list (Ctrl+B)."""
     drafts: dict[str, str] = field(default_factory=dict)
     """Unsent input per conversation id (``"new"`` for a chat not yet saved)."""
     last_conversation: str = ""

@@ -40,7 +40,7 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-from desktop.theme import current_colors
+from desktop.theme import current_colors, style_clear_button
 
 UNDO_SECONDS = 10
 SEARCH_DELAY_MS = 150
@@ -170,6 +170,7 @@ class Sidebar(QWidget):
         layout.addWidget(self.new_button)
         self.search_box = QLineEdit(self)
         self.search_box.setClearButtonEnabled(True)
+        style_clear_button(self.search_box)
         layout.addWidget(self.search_box)
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -265,6 +266,8 @@ class Sidebar(QWidget):
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
             self.retranslate()
+        elif event.type() == QEvent.Type.PaletteChange:
+            style_clear_button(self.search_box)  # the theme changed
         super().changeEvent(event)
 
     # ------------------------------------------------------------------ filling

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop.qt import QApplication, QColor, QFont, QFontDatabase, QPalette, Qt
+from desktop.qt import (
+    QAction,
+    QApplication,
+    QColor,
+    QFont,
+    QFontDatabase,
+    QIcon,
+    QLineEdit,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+    Qt,
+)
+
+CLEAR_ACTION_NAME = "_q_qlineeditclearaction"
+"""Qt's name for the ✕ action a line edit shows with setClearButtonEnabled(True)."""
 
 # Preferred UI fonts, best first: Noto CJK renders Hangul everywhere (scripts/setup
 # installs it on Linux); the others are the platforms' own Korean fonts.
@@ -103,8 +119,10 @@ def _palette(colors: Colors) -> QPalette:
 def apply_theme(app: QApplication, choice: str) -> Colors:
     colors = resolve_theme(choice)
     app.setStyle("Fusion")
-    app.setPalette(_palette(colors))
+    # Before the palette: widgets redraw their own colours on the palette change and
+    # read current_colors() then.
     app.setProperty("bllossom_dark", colors.dark)
+    app.setPalette(_palette(colors))
     return colors
 
 
@@ -119,3 +137,29 @@ def ui_font(point_delta: float = 0, bold: bool = False) -> QFont:
         font.setPointSizeF(max(6.0, font.pointSizeF() + point_delta))
     font.setBold(bold)
     return font
+
+
+def clear_icon(color: str, size: int = 32) -> QIcon:
+    """A ✕ drawn in ``color``: the style's own one is dark grey, near invisible on the
+    dark theme's fields."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(color))
+    pen.setWidthF(size / 10)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    margin = size * 0.28
+    far = size - margin
+    painter.drawLine(int(margin), int(margin), int(far), int(far))
+    painter.drawLine(int(far), int(margin), int(margin), int(far))
+    painter.end()
+    return QIcon(pixmap)
+
+
+def style_clear_button(line_edit: QLineEdit) -> None:
+    """Give a line edit's clear button a ✕ in the current theme's colours."""
+    action = line_edit.findChild(QAction, CLEAR_ACTION_NAME)
+    if action is not None:
+        action.setIcon(clear_icon(current_colors().muted_text))
