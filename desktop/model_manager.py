@@ -7,6 +7,7 @@ else in the app assigns it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,30 +100,43 @@ class ModelManager(QObject):
             self.open_file(Path(path))
 
     def open_file(self, path: Path, template: str = "auto") -> None:
-        self._context.ops.run(
-            "inspect model",
-            lambda _ctx: registered(inspect_model(path)),
-            lambda model: self.load(model, template),
-        )
+        """Open a GGUF file: its header is read and the model loaded in one operation,
+        so the app counts as loading (and queues a message sent meanwhile) at once."""
+        placeholder = RegisteredModel(name=path.name, path=str(path))
+
+        def read_then_load(_ctx: OpContext) -> tuple[RegisteredModel, ChatEngine]:
+            model = registered(inspect_model(path))
+            return model, load_engine(model, template, settings)
+
+        settings = self.model_settings
+        self._start_loading(placeholder, "open model", read_then_load, template)
 
     def load(self, model: RegisteredModel, template: str = "auto") -> None:
         """Load ``model`` off the GUI thread; the current engine stays until it is ready."""
+        settings = self.model_settings
+
+        def load(_ctx: OpContext) -> tuple[RegisteredModel, ChatEngine]:
+            return model, load_engine(model, template, settings)
+
+        self._start_loading(model, "load model", load, template)
+
+    def _start_loading(
+        self,
+        model: RegisteredModel,
+        name: str,
+        load: Callable[[OpContext], tuple[RegisteredModel, ChatEngine]],
+        template: str,
+    ) -> None:
         if self.loading is not None:
             return
         self.loading = model
         self._context.status.set_loading(model.name)
         self.loading_changed.emit()
-
-        settings = self.model_settings
-
-        def load(_ctx: OpContext) -> ChatEngine:
-            return load_engine(model, template, settings)
-
         self._context.ops.run(
-            "load model",
+            name,
             load,
-            lambda engine: self._loaded(model, engine, template),
-            lambda error: self._failed(error),
+            lambda loaded: self._loaded(loaded[0], loaded[1], template),
+            self._failed,
         )
 
     @property

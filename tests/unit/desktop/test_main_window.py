@@ -222,8 +222,16 @@ def test_corrupt_model_error_is_shown_in_korean(qtbot, make_window, tmp_path) ->
 def test_real_model_loads_in_background_and_queued_message_is_sent(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     from tests.fixtures.gguf_models import fixture_gguf
 
+    from bllossom_core.session import ConversationOptions
+    from bllossom_core.types import GenerationSettings
+
     model = fixture_gguf("llama2-spm-ko")
     window = make_window()
+    # A short reply: the random-weight model rarely stops by itself.
+    window.conversation.apply_options(
+        ConversationOptions("", "auto", GenerationSettings(max_tokens=48))
+    )
+    settle(qtbot, window)
     window.models.open_file(model)
     # The call returned at once: the model is read and loaded in worker threads.
     assert window.models.engine is None
