@@ -284,3 +284,44 @@ def test_welcome_recommended_button_downloads_and_opens(  # type: ignore[no-unty
     target = models_dir() / gguf_name("F16")
     assert Path(window.models.model.path) == target.resolve()
     assert load_registry()[0].catalog_name == "tiny"
+
+
+def test_convert_only_entry_downloads_the_checkpoint_and_converts(  # type: ignore[no-untyped-def]
+    qtbot, make_window, machine, tiny_catalog, hub
+) -> None:
+    window = make_window()
+    row = open_dialog(qtbot, window).row_for("tiny-source")
+    choose(row, "Q8_0")
+    assert row.action.text() == "Convert"
+    phases: list[str] = []
+    window.downloads.changed.connect(lambda _key: phases.append(row.progress_text.text()))
+    qtbot.mouseClick(row.action, LEFT)
+    qtbot.waitUntil(lambda: row.action.text() == "Open", timeout=180_000)
+    assert any(t.startswith("Downloading") for t in phases), phases
+    assert any(t.startswith("Converting") for t in phases), phases
+    model = load_registry()[0]
+    assert model.source == "convert" and model.catalog_name == "tiny-source"
+    assert Path(model.path).is_file() and model.quant == "Q8_0"
+
+
+def test_failed_download_is_explained_and_can_be_tried_again(  # type: ignore[no-untyped-def]
+    qtbot, make_window, machine, tiny_catalog, hub
+) -> None:
+    from desktop.qt import QMessageBox
+
+    blob = hub.repos[GGUF_REPO].files[gguf_name("Q4_K_M")]
+    hub.corrupt.add(blob.sha256)
+    window = make_window()
+    row = open_dialog(qtbot, window).row_for("tiny")
+    choose(row, "Q4_K_M")
+    qtbot.mouseClick(row.action, LEFT)
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None, timeout=60_000)
+    box = window.findChild(QMessageBox, "errorBox")
+    assert "sha256" in box.text().lower() or "checksum" in box.text().lower(), box.text()
+    assert row.action.text() == "Try again"
+    assert not (models_dir() / gguf_name("Q4_K_M")).exists()
+    box.close()
+    hub.corrupt.clear()
+    qtbot.mouseClick(row.action, LEFT)
+    qtbot.waitUntil(lambda: row.action.text() == "Open", timeout=60_000)
+    assert (models_dir() / gguf_name("Q4_K_M")).read_bytes() == blob.data
