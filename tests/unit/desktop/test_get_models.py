@@ -325,3 +325,33 @@ def test_failed_download_is_explained_and_can_be_tried_again(  # type: ignore[no
     qtbot.mouseClick(row.action, LEFT)
     qtbot.waitUntil(lambda: row.action.text() == "Open", timeout=60_000)
     assert (models_dir() / gguf_name("Q4_K_M")).read_bytes() == blob.data
+
+
+def test_quitting_mid_download_offers_resume_at_the_next_start(  # type: ignore[no-untyped-def]
+    qtbot, make_window, machine, tiny_catalog, hub
+) -> None:
+    hub.chunk_delay = 0.01
+    window = make_window()
+    row = open_dialog(qtbot, window).row_for("tiny")
+    choose(row, "F16")
+    qtbot.mouseClick(row.action, LEFT)
+    key = row.key
+
+    def downloading() -> bool:
+        status = window.downloads.status(key)
+        return status is not None and status.progress is not None and status.progress.done_bytes > 0
+
+    qtbot.waitUntil(downloading, timeout=60_000)
+    window.close()  # quitting cancels the pull; its partial file and pending entry stay
+    qtbot.waitUntil(lambda: window.closed, timeout=30_000)
+    assert [(p.source, p.quant) for p in pending_pulls()] == [("tiny", "F16")]
+    hub.chunk_delay = 0.0
+    again = make_window()
+    qtbot.waitUntil(lambda: again.downloads.hardware is not None, timeout=30_000)
+    assert "Get models" in again.status.currentMessage()
+    button = again.welcome.recommended_button
+    assert button.text().startswith("Resume: Tiny Llama · F16")
+    qtbot.mouseClick(button, LEFT)  # one click: resumed, then opened
+    qtbot.waitUntil(lambda: again.models.engine is not None, timeout=120_000)
+    assert again.stack.currentWidget() is again.chat
+    assert pending_pulls() == []
