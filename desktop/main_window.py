@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         self.chat.options_button.clicked.connect(self.show_conversation_settings)
         self.chat.view.copy_requested.connect(self._copy)
         self.chat.sidebar_button.toggled.connect(self._show_sidebar)
+        self.sidebar.reveal_requested.connect(lambda: self.chat.sidebar_button.setChecked(True))
         QShortcut(QKeySequence(SIDEBAR_SHORTCUT), self, self.chat.sidebar_button.toggle)
         self.files.imported.connect(lambda cid: chat.open(cid) if not chat.busy else None)
         self.files.restored.connect(conversations.refresh)

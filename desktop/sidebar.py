@@ -158,6 +158,8 @@ class Sidebar(QWidget):
     delete_requested = Signal(int)
     export_requested = Signal(int)
     """Export this conversation (through the window's FileActions)."""
+    reveal_requested = Signal()
+    """The sidebar is collapsed and something needs it (Ctrl+F): show it."""
     undo_delete_requested = Signal(int)
     search_changed = Signal(str)
 
@@ -382,5 +384,7 @@ class Sidebar(QWidget):
         self.delete_button.setEnabled(has_item)
 
     def focus_search(self) -> None:
+        if not self.isVisible():
+            self.reveal_requested.emit()  # collapsed: the window shows it again first
         self.search_box.setFocus()
         self.search_box.selectAll()

@@ -53,6 +53,12 @@ def test_sidebar_collapses_and_the_choice_is_remembered(qtbot, make_window) -> N
     assert window.sidebar.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     assert not window.sidebar.isVisible()
+    # Searching (Ctrl+F) needs the list: it comes back.
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.isVisible() and window.chat.sidebar_button.isChecked()
+    qtbot.waitUntil(window.sidebar.search_box.hasFocus)
+    qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+    assert not window.sidebar.isVisible()
     again = make_window()  # the next start reads the saved choice
     assert not again.sidebar.isVisible() and not again.chat.sidebar_button.isChecked()
     QApplication.processEvents()
