@@ -355,3 +355,21 @@ def test_quitting_mid_download_offers_resume_at_the_next_start(  # type: ignore[
     qtbot.waitUntil(lambda: again.models.engine is not None, timeout=120_000)
     assert again.stack.currentWidget() is again.chat
     assert pending_pulls() == []
+
+
+def test_unfinished_pull_of_a_hub_id_gets_its_own_row(  # type: ignore[no-untyped-def]
+    qtbot, make_window, machine, tiny_catalog, hub
+) -> None:
+    from bllossom_core.hub import PendingPull
+    from bllossom_core.hub.registry import add_pending
+
+    add_pending(PendingPull(GGUF_REPO, "Q8_0", None, None, str(models_dir())))  # from the CLI
+    window = make_window()
+    row = open_dialog(qtbot, window).row_for(GGUF_REPO)
+    assert row.entry is None and row.title.text() == GGUF_REPO
+    assert row.action.text() == "Resume"
+    qtbot.mouseClick(row.action, LEFT)
+    qtbot.waitUntil(lambda: row.action.text() == "Open", timeout=60_000)
+    data = hub.repos[GGUF_REPO].files[gguf_name("Q8_0")].data
+    assert (models_dir() / gguf_name("Q8_0")).read_bytes() == data
+    assert pending_pulls() == []
