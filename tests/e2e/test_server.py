@@ -180,6 +180,9 @@ def test_greedy_reply_equals_bllossom_generate(server: Served) -> None:
     assert reply.choices[0].message.content == expected["text"]
     assert reply.usage.prompt_tokens == expected["stats"]["prompt_tokens"]
     assert reply.usage.completion_tokens == expected["stats"]["generated_tokens"]
+    timings = (reply.model_extra or {})["timings"]  # the engine's own figures, llama.cpp's names
+    assert timings["predicted_n"] == reply.usage.completion_tokens
+    assert timings["first_token_ms"] > 0 and timings["predicted_per_second"] > 0
 
 
 def test_stop_strings_cut_the_reply_streamed_or_not(server: Served) -> None:
