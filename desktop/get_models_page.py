@@ -304,7 +304,7 @@ class ModelRow(QFrame):
             self.progress_text.setText(phase_text(PullPhase.RESOLVING))
         self.pause_button.setVisible(running)
         self.cancel_button.setVisible(running or state is DownloadState.PAUSED)
-        self.action.setVisible(not running)
+        self.action.setVisible(not running and supported)  # unsupported: the reason says why
         self.action.setEnabled(supported)
         if state is DownloadState.DONE:
             self.action.setText(self.tr("Open"))
