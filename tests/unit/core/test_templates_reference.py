@@ -186,3 +186,18 @@ def test_auto_picks_the_builtin_only_when_it_gives_the_same_ids() -> None:
     assert resolve_template("auto", meta_llama2._info.chat_template, meta_llama2) == "gguf"
     mistral = open_vocab(by_name["mistral"].gguf())  # [INST] but not Llama-2's
     assert resolve_template("auto", mistral._info.chat_template, mistral) == "gguf"
+
+
+@pytest.mark.parametrize(("builtin", "fixture"), [("chatml", "qwen2"), ("gemma", "gemma3")])
+def test_builtin_defaults_equal_transformers(builtin: str, fixture: str) -> None:
+    """The defaults for files without a template, rendered by transformers on the same vocab."""
+    from bllossom_core._builtin_templates import JINJA_BUILTINS
+
+    case = next(c for c in CASES if c.name == fixture)
+    vocab, hf = open_vocab(case.gguf()), case.hf_tokenizer()
+    messages = conversation(LOOKALIKE)
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    out = hf.apply_chat_template(chat, chat_template=JINJA_BUILTINS[builtin],
+                                 add_generation_prompt=True, tokenize=True)  # fmt: skip
+    expected = _with_bos(list(out["input_ids"] if not isinstance(out, list) else out), vocab)
+    assert render_prompt_ids(messages, builtin, vocab).ids == expected
