@@ -98,7 +98,8 @@ def test_info_prints_metadata_without_loading() -> None:
     done = bllossom("info", str(path))
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "Architecture:   llama, 2 layers" in out
+    # llama.cpp counts the output layer too, as the device report does ("3/3 layers")
+    assert "Architecture:   llama, 3 layers (2 transformer blocks + the output layer)" in out
     assert "Quantization:   F16" in out
     assert "Vocabulary:     145088 tokens (gpt2)" in out
     assert "bos=144782 '<|begin_of_text|>'" in out
