@@ -162,12 +162,17 @@ class FileActions(QObject):
 
     # ------------------------------------------------------------------ export, import
     def export_conversation(self) -> None:
+        """File › Export conversation: the one shown."""
         conversation_id = self._current_id()
         if conversation_id is None:
             self._context.status.showMessage(
                 self.tr("Open a conversation to export it."), STATUS_MS
             )
             return
+        self.export_conversation_by_id(conversation_id)
+
+    def export_conversation_by_id(self, conversation_id: int) -> None:
+        """Export one conversation (the sidebar's right-click menu names it)."""
         store = self._context.store
         self._context.ops.run(
             "conversation title",

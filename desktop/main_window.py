@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         conversations.new_requested.connect(chat.new)
         conversations.open_requested.connect(chat.open)
         conversations.deleted.connect(self._on_deleted)
+        conversations.export_requested.connect(self.files.export_conversation_by_id)
         chat.conversation_changed.connect(conversations.set_current)
         chat.conversation_changed.connect(lambda _cid: self._update_page())
         chat.conversations_changed.connect(conversations.refresh)

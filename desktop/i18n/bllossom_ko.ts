@@ -4,22 +4,22 @@
 <context>
     <name>ChatController</name>
     <message>
-        <location filename="../chat_controller.py" line="140" />
+        <location filename="../chat_controller.py" line="141" />
         <source>No model is loaded: open one with File › Models and remote servers…</source>
         <translation>불러온 모델이 없습니다. 파일 › 모델 및 원격 서버…에서 모델을 여세요.</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="194" />
+        <location filename="../chat_controller.py" line="195" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="218" />
+        <location filename="../chat_controller.py" line="219" />
         <source>The message will be sent when the model is ready.</source>
         <translation>모델이 준비되면 메시지를 보냅니다.</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="337" />
+        <location filename="../chat_controller.py" line="338" />
         <source>The model could not be loaded, so the message was not sent.</source>
         <translation>모델을 불러오지 못해 메시지를 보내지 않았습니다.</translation>
     </message>
@@ -27,42 +27,47 @@
 <context>
     <name>ChatPage</name>
     <message>
-        <location filename="../chat_page.py" line="60" />
+        <location filename="../chat_page.py" line="81" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="61" />
+        <location filename="../chat_page.py" line="82" />
+        <source>Show or hide the conversation list (Ctrl+B)</source>
+        <translation>대화 목록 보이기/숨기기 (Ctrl+B)</translation>
+    </message>
+    <message>
+        <location filename="../chat_page.py" line="83" />
         <source>Editing a message: sending creates a new branch.</source>
         <translation>메시지를 수정하는 중입니다. 보내면 새 갈래로 저장됩니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="62" />
+        <location filename="../chat_page.py" line="84" />
         <source>Cancel editing</source>
         <translation>수정 취소</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="64" />
+        <location filename="../chat_page.py" line="86" />
         <source>Type a message. Enter sends, Shift+Enter adds a line.</source>
         <translation>메시지를 입력하세요. Enter로 보내고 Shift+Enter로 줄을 바꿉니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="66" />
+        <location filename="../chat_page.py" line="88" />
         <source>Stop</source>
         <translation>중지</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="66" />
+        <location filename="../chat_page.py" line="88" />
         <source>Send</source>
         <translation>보내기</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="68" />
+        <location filename="../chat_page.py" line="90" />
         <source>Stop generating (Esc)</source>
         <translation>답변 생성 중지 (Esc)</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="68" />
+        <location filename="../chat_page.py" line="90" />
         <source>Send (Enter)</source>
         <translation>보내기 (Enter)</translation>
     </message>
@@ -143,8 +148,8 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../chat_view.py" line="344" />
         <location filename="../chat_view.py" line="494" />
+        <location filename="../chat_view.py" line="653" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
@@ -152,7 +157,7 @@
 <context>
     <name>ConversationList</name>
     <message>
-        <location filename="../conversation_list.py" line="97" />
+        <location filename="../conversation_list.py" line="105" />
         <source>Stop the reply before deleting this conversation.</source>
         <translation>이 대화를 삭제하려면 먼저 답변 생성을 멈추세요.</translation>
     </message>
@@ -325,22 +330,22 @@
     <message>
         <location filename="../convert_dialog.py" line="177" />
         <source>Downloading</source>
-        <translation>내려받는 중</translation>
+        <translation>다운로드 중</translation>
     </message>
     <message>
         <location filename="../convert_dialog.py" line="178" />
         <source>Converting</source>
-        <translation>변환하는 중</translation>
+        <translation>변환 중</translation>
     </message>
     <message>
         <location filename="../convert_dialog.py" line="179" />
         <source>Quantizing</source>
-        <translation>양자화하는 중</translation>
+        <translation>양자화 중</translation>
     </message>
     <message>
         <location filename="../convert_dialog.py" line="180" />
         <source>Verifying</source>
-        <translation>검증하는 중</translation>
+        <translation>확인 중</translation>
     </message>
     <message>
         <location filename="../convert_dialog.py" line="191" />
@@ -884,185 +889,351 @@
 <context>
     <name>FileActions</name>
     <message>
-        <location filename="../file_actions.py" line="134" />
+        <location filename="../file_actions.py" line="135" />
         <source>Markdown (*.md)</source>
         <translation>마크다운 문서 (*.md)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="134" />
+        <location filename="../file_actions.py" line="135" />
         <source>JSON (*.json)</source>
         <translation>JSON 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="151" />
+        <location filename="../file_actions.py" line="152" />
         <source>Replace the file?</source>
         <translation>파일을 바꿀까요?</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="152" />
+        <location filename="../file_actions.py" line="153" />
         <source>%1 already exists. Replace it?</source>
         <translation>%1 파일이 이미 있습니다. 바꿀까요?</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="158" />
+        <location filename="../file_actions.py" line="159" />
         <source>Bllossom export (*.json)</source>
         <translation>Bllossom 내보내기 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="167" />
+        <location filename="../file_actions.py" line="168" />
         <source>Open a conversation to export it.</source>
         <translation>내보낼 대화를 먼저 여세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="179" />
+        <location filename="../file_actions.py" line="180" />
         <source>Export conversation</source>
         <translation>대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="179" />
+        <location filename="../file_actions.py" line="180" />
         <source>conversation</source>
         <translation>대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="186" />
+        <location filename="../file_actions.py" line="187" />
         <source>Export all conversations</source>
         <translation>모든 대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="186" />
+        <location filename="../file_actions.py" line="187" />
         <source>bllossom-conversations</source>
         <translation>bllossom-conversations</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="200" />
+        <location filename="../file_actions.py" line="201" />
         <source>Choose a folder you can write to, then export again.</source>
         <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="203" />
+        <location filename="../file_actions.py" line="204" />
         <source>The export could not be written.</source>
         <translation>내보내기 파일을 쓰지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="208" />
+        <location filename="../file_actions.py" line="209" />
         <source>Exported to %1</source>
         <translation>%1에 내보냈습니다</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="220" />
+        <location filename="../file_actions.py" line="224" />
         <source>Import conversations</source>
         <translation>대화 가져오기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="230" />
+        <location filename="../file_actions.py" line="234" />
         <source>The file could not be imported.</source>
         <translation>파일을 가져올 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="231" />
+        <location filename="../file_actions.py" line="235" />
         <source>Choose a .json file exported by Bllossom.</source>
         <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="241" />
+        <location filename="../file_actions.py" line="245" />
         <source>Imported %1 conversation(s).</source>
         <translation>대화 %1개를 가져왔습니다.</translation>
     </message>
 </context>
 <context>
+    <name>GetModels</name>
+    <message>
+        <location filename="../get_models_page.py" line="64" />
+        <source>Fits on your GPU</source>
+        <translation>GPU에 들어감</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="65" />
+        <source>Partly on your GPU</source>
+        <translation>일부만 GPU에서 실행</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="66" />
+        <source>Runs on your CPU</source>
+        <translation>CPU에서 실행</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="67" />
+        <source>Too big for this computer</source>
+        <translation>이 컴퓨터에는 너무 큼</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="68" />
+        <source>Not supported</source>
+        <translation>지원되지 않음</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="69" />
+        <source>Fit unknown</source>
+        <translation>적합성 알 수 없음</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="74" />
+        <source>runs on your GPU</source>
+        <translation>내 GPU에서 실행</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="75" />
+        <source>runs partly on your GPU</source>
+        <translation>일부는 내 GPU에서 실행</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="76" />
+        <source>runs on your CPU</source>
+        <translation>내 CPU에서 실행</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="77" />
+        <source>too big for this computer</source>
+        <translation>이 컴퓨터에는 너무 큼</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="86" />
+        <source>needs %1 of memory; %2 has %3 free</source>
+        <translation>메모리 %1 필요, %2의 여유 메모리 %3</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="93" />
+        <source>needs %1 of memory: %2% on %3, the rest in RAM</source>
+        <translation>메모리 %1 필요: %2%는 %3에, 나머지는 RAM에 올라감</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="99" />
+        <source>needs %1 of memory; %2 of RAM available</source>
+        <translation>메모리 %1 필요, 사용 가능한 RAM %2</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="105" />
+        <source>Looking up the files…</source>
+        <translation>파일을 찾는 중…</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="106" />
+        <source>Downloading</source>
+        <translation>다운로드 중</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="107" />
+        <source>Verifying</source>
+        <translation>확인 중</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="108" />
+        <source>Converting</source>
+        <translation>변환 중</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="109" />
+        <source>Quantizing</source>
+        <translation>양자화 중</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="110" />
+        <source>Checking the tokenizer</source>
+        <translation>토크나이저 확인 중</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="111" />
+        <source>Done</source>
+        <translation>완료</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="117" />
+        <source>Paused</source>
+        <translation>일시 정지됨</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="122" />
+        <source>%1 of %2</source>
+        <translation>%2 중 %1</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="133" />
+        <source>%1 min left</source>
+        <translation>%1분 남음</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="135" />
+        <source>%1 s left</source>
+        <translation>%1초 남음</translation>
+    </message>
+</context>
+<context>
+    <name>GetModelsDialog</name>
+    <message>
+        <location filename="../get_models_page.py" line="405" />
+        <source>Checking this computer's memory and GPU…</source>
+        <translation>이 컴퓨터의 메모리와 GPU를 확인하는 중…</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="407" />
+        <source>%1 of RAM available</source>
+        <translation>사용 가능한 RAM %1</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="410" />
+        <source>GPU %1 with %2 free</source>
+        <translation>GPU %1 (여유 %2)</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="413" />
+        <source>no GPU Bllossom can use</source>
+        <translation>Bllossom이 쓸 수 있는 GPU 없음</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="414" />
+        <source>estimates for a %1-token context</source>
+        <translation>컨텍스트 %1토큰 기준 추정</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="420" />
+        <source>Get models</source>
+        <translation>모델 받기</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="421" />
+        <source>Bllossom models for this computer</source>
+        <translation>이 컴퓨터에 맞는 Bllossom 모델</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="200" />
+        <location filename="../main_window.py" line="222" />
         <source>Copied to the clipboard.</source>
         <translation>클립보드에 복사했습니다.</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="235" />
+        <location filename="../main_window.py" line="260" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="236" />
+        <location filename="../main_window.py" line="261" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="237" />
+        <location filename="../main_window.py" line="262" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="239" />
+        <location filename="../main_window.py" line="264" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="240" />
+        <location filename="../main_window.py" line="265" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="241" />
+        <location filename="../main_window.py" line="266" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="242" />
+        <location filename="../main_window.py" line="267" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="243" />
+        <location filename="../main_window.py" line="268" />
+        <source>Get models…</source>
+        <translation>모델 받기…</translation>
+    </message>
+    <message>
+        <location filename="../main_window.py" line="269" />
         <source>Export conversation…</source>
         <translation>대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="244" />
+        <location filename="../main_window.py" line="270" />
         <source>Export all conversations…</source>
         <translation>모든 대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="245" />
+        <location filename="../main_window.py" line="271" />
         <source>Import conversations…</source>
         <translation>대화 가져오기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="246" />
+        <location filename="../main_window.py" line="272" />
         <source>Recently deleted…</source>
         <translation>최근 삭제한 대화…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="247" />
+        <location filename="../main_window.py" line="273" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="248" />
+        <location filename="../main_window.py" line="274" />
         <source>Model settings…</source>
         <translation>모델 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="249" />
+        <location filename="../main_window.py" line="275" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="250" />
+        <location filename="../main_window.py" line="276" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="251" />
+        <location filename="../main_window.py" line="277" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="252" />
+        <location filename="../main_window.py" line="278" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="302" />
+        <location filename="../main_window.py" line="330" />
         <source>Stopping…</source>
         <translation>멈추는 중…</translation>
     </message>
@@ -1070,88 +1241,160 @@
 <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../chat_view.py" line="204" />
+        <location filename="../chat_view.py" line="301" />
         <source>You</source>
         <translation>나</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="204" />
+        <location filename="../chat_view.py" line="301" />
         <source>Assistant</source>
         <translation>어시스턴트</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="206" />
-        <location filename="../chat_view.py" line="214" />
+        <location filename="../chat_view.py" line="303" />
+        <location filename="../chat_view.py" line="311" />
+        <location filename="../chat_view.py" line="412" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="207" />
+        <location filename="../chat_view.py" line="304" />
         <source>Copy this message</source>
         <translation>이 메시지 복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="208" />
+        <location filename="../chat_view.py" line="305" />
         <source>Edit</source>
         <translation>수정</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="209" />
+        <location filename="../chat_view.py" line="306" />
         <source>Edit and resend as a new branch</source>
         <translation>수정해서 새 갈래로 다시 보내기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="210" />
+        <location filename="../chat_view.py" line="307" />
         <source>Regenerate</source>
         <translation>다시 생성</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="211" />
+        <location filename="../chat_view.py" line="308" />
         <source>Write a new version of this reply</source>
         <translation>이 답변의 새 버전 만들기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="212" />
+        <location filename="../chat_view.py" line="309" />
         <source>Previous version</source>
         <translation>이전 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="213" />
+        <location filename="../chat_view.py" line="310" />
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="299" />
+        <location filename="../chat_view.py" line="443" />
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="302" />
+        <location filename="../chat_view.py" line="446" />
         <source>This reply was interrupted.</source>
         <translation>이 답변은 도중에 중단되었습니다.</translation>
     </message>
 </context>
 <context>
+    <name>ModelDownloads</name>
+    <message>
+        <location filename="../model_downloads.py" line="142" />
+        <source>Unfinished downloads can be resumed: File ▸ Get models…</source>
+        <translation>끝나지 않은 다운로드를 이어받을 수 있습니다: 파일 ▸ 모델 받기…</translation>
+    </message>
+</context>
+<context>
     <name>ModelManager</name>
     <message>
-        <location filename="../model_manager.py" line="96" />
+        <location filename="../model_manager.py" line="97" />
         <source>Open a GGUF model</source>
         <translation>GGUF 모델 열기</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="96" />
+        <location filename="../model_manager.py" line="97" />
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 모델 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="213" />
+        <location filename="../model_manager.py" line="242" />
         <source>Open the new model?</source>
         <translation>새 모델을 열까요?</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="214" />
+        <location filename="../model_manager.py" line="243" />
         <source>%1 is ready. Open it now? (The current model is closed.)</source>
         <translation>%1 파일이 준비되었습니다. 지금 열까요? (지금 모델은 닫힙니다.)</translation>
+    </message>
+</context>
+<context>
+    <name>ModelRow</name>
+    <message>
+        <location filename="../get_models_page.py" line="260" />
+        <source>No file Bllossom can use.</source>
+        <translation>Bllossom이 쓸 수 있는 파일이 없습니다.</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="276" />
+        <source>converted here from a %1 checkpoint</source>
+        <translation>%1 체크포인트를 이 컴퓨터에서 변환</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="279" />
+        <source>converted here from the checkpoint</source>
+        <translation>체크포인트를 이 컴퓨터에서 변환</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="280" />
+        <source>licence: %1</source>
+        <translation>라이선스: %1</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="282" />
+        <source>(accept it on the model page first)</source>
+        <translation>(먼저 모델 페이지에서 동의 필요)</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="310" />
+        <source>Open</source>
+        <translation>열기</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="312" />
+        <source>Resume</source>
+        <translation>이어받기</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="314" />
+        <source>Try again</source>
+        <translation>다시 시도</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="316" />
+        <source>Convert</source>
+        <translation>변환</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="318" />
+        <source>Download</source>
+        <translation>다운로드</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="319" />
+        <source>Pause</source>
+        <translation>일시 정지</translation>
+    </message>
+    <message>
+        <location filename="../get_models_page.py" line="320" />
+        <source>Cancel</source>
+        <translation>취소</translation>
     </message>
 </context>
 <context>
@@ -1312,43 +1555,43 @@
     <message>
         <location filename="../models.py" line="213" />
         <source>Remove the model in use?</source>
-        <translation type="unfinished" />
+        <translation>사용 중인 모델을 제거할까요?</translation>
     </message>
     <message>
         <location filename="../models.py" line="215" />
         <source>%1 is the model in use. Remove it from the list and unload it?</source>
-        <translation type="unfinished" />
+        <translation>%1 모델을 지금 사용하고 있습니다. 목록에서 제거하고 메모리에서 내릴까요?</translation>
     </message>
     <message>
         <location filename="../models.py" line="219" />
         <source>The file itself is not deleted.</source>
-        <translation type="unfinished" />
+        <translation>파일 자체는 삭제되지 않습니다.</translation>
     </message>
 </context>
 <context>
     <name>RecentlyDeletedDialog</name>
     <message>
-        <location filename="../file_actions.py" line="56" />
+        <location filename="../file_actions.py" line="57" />
         <source>Recently deleted</source>
         <translation>최근 삭제한 대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="61" />
+        <location filename="../file_actions.py" line="62" />
         <source>Deleted conversations are kept for %1 days, then erased. Choose the ones to bring back, then press Restore.</source>
         <translation>삭제한 대화는 %1일 동안 보관된 뒤 지워집니다. 되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="71" />
+        <location filename="../file_actions.py" line="72" />
         <source>Untitled conversation</source>
         <translation>제목 없는 대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="75" />
+        <location filename="../file_actions.py" line="76" />
         <source>The trash is empty.</source>
         <translation>휴지통이 비어 있습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="79" />
+        <location filename="../file_actions.py" line="80" />
         <source>Restore</source>
         <translation>복원</translation>
     </message>
@@ -1390,43 +1633,55 @@
 <context>
     <name>Sidebar</name>
     <message>
-        <location filename="../sidebar.py" line="130" />
-        <location filename="../sidebar.py" line="149" />
+        <location filename="../sidebar.py" line="239" />
+        <location filename="../sidebar.py" line="281" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="131" />
+        <location filename="../sidebar.py" line="240" />
         <source>Start a new conversation (Ctrl+N)</source>
         <translation>새 대화 시작 (Ctrl+N)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="132" />
+        <location filename="../sidebar.py" line="241" />
         <source>Search conversations (Ctrl+F)</source>
         <translation>대화 검색 (Ctrl+F)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="133" />
+        <location filename="../sidebar.py" line="242" />
+        <location filename="../sidebar.py" line="246" />
         <source>Rename</source>
         <translation>이름 바꾸기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="134" />
+        <location filename="../sidebar.py" line="243" />
+        <location filename="../sidebar.py" line="248" />
         <source>Delete</source>
         <translation>삭제</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="135" />
+        <location filename="../sidebar.py" line="244" />
         <source>Conversation deleted.</source>
         <translation>대화를 삭제했습니다.</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="136" />
+        <location filename="../sidebar.py" line="245" />
         <source>Undo</source>
         <translation>되돌리기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="178" />
+        <location filename="../sidebar.py" line="247" />
+        <source>Export…</source>
+        <translation>내보내기…</translation>
+    </message>
+    <message>
+        <location filename="../sidebar.py" line="250" />
+        <source>imported</source>
+        <translation>가져옴</translation>
+    </message>
+    <message>
+        <location filename="../sidebar.py" line="311" />
         <source>No matches</source>
         <translation>검색 결과 없음</translation>
     </message>
@@ -1434,27 +1689,57 @@
 <context>
     <name>WelcomePage</name>
     <message>
-        <location filename="../welcome.py" line="43" />
+        <location filename="../welcome.py" line="135" />
+        <source>converted here from the official checkpoint</source>
+        <translation>공식 체크포인트를 이 컴퓨터에서 변환</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="141" />
+        <source>Resume: %1</source>
+        <translation>이어받기: %1</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="142" />
+        <source>Try again: %1</source>
+        <translation>다시 시도: %1</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="143" />
+        <source>Open: %1</source>
+        <translation>열기: %1</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="163" />
         <source>Welcome to Bllossom</source>
         <translation>블라썸에 오신 것을 환영합니다</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="46" />
+        <location filename="../welcome.py" line="166" />
         <source>A private Korean and English assistant that runs on this computer. Choose a model to begin.</source>
         <translation>이 컴퓨터에서 실행되는 한국어·영어 AI 어시스턴트입니다. 대화 내용은 밖으로 나가지 않습니다. 시작하려면 모델을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="50" />
+        <location filename="../welcome.py" line="170" />
+        <source>Recommended for this computer:</source>
+        <translation>이 컴퓨터에 추천하는 모델:</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="171" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="51" />
+        <location filename="../welcome.py" line="172" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="52" />
+        <location filename="../welcome.py" line="173" />
+        <source>Browse Bllossom models…</source>
+        <translation>Bllossom 모델 둘러보기…</translation>
+    </message>
+    <message>
+        <location filename="../welcome.py" line="174" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>

@@ -187,3 +187,17 @@ def test_trash_older_than_30_days_is_erased_at_start(qtbot, make_window) -> None
     dialog = window.findChild(RecentlyDeletedDialog)
     assert dialog is not None and dialog.list.count() == 1
     assert "30일" in dialog.explanation.text()
+
+
+def test_the_sidebar_menu_exports_the_conversation_it_names(
+    qtbot, make_window, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    two_conversations(qtbot, window)  # the second one is shown
+    first = ConversationStore().list_conversations()[1]
+    target = tmp_path / "first.md"
+    asked = answer_dialogs(monkeypatch, window, save=target)
+    window.sidebar.export_requested.emit(first.id)  # right-click › Export… on it
+    settle(qtbot, window)
+    assert asked == [("Export conversation", "첫 번째 질문.md")]
+    assert "첫 번째 질문" in target.read_text(encoding="utf-8")
