@@ -284,7 +284,7 @@ def download_file(
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     # Public (documented under huggingface_hub.utils) but not re-exported for type checkers.
-    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined, unused-ignore]
 
     target = Path(target)
     meter = ProgressMeter(
