@@ -120,7 +120,8 @@ class ChatController(QObject):
         return self.session.options
 
     # ------------------------------------------------------------------ opening
-    def new(self) -> None:
+    def new(self, announce: bool = True) -> None:
+        """Show a new, empty chat; ``announce`` says so when no model could answer it."""
         if self.busy:
             return
         self.save_draft()
@@ -134,7 +135,7 @@ class ChatController(QObject):
         self.conversation_changed.emit(None)
         self._models.ensure_template(self.session.options.template)
         self.page.input.setFocus()
-        if self._models.engine is None and self._models.loading is None:
+        if announce and self._models.engine is None and self._models.loading is None:
             self._context.status.showMessage(self._no_model_text(), 8000)
 
     def _no_model_text(self) -> str:

@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         models, files, chat = self.models, self.files, self.conversation
-        self.new_action = self._action(chat.new, "Ctrl+N")
+        self.new_action = self._action(lambda: chat.new(), "Ctrl+N")
         self.open_action = self._action(models.choose_file, "Ctrl+O")
         self.convert_action = self._action(models.show_convert_dialog)
         self.models_action = self._action(models.show_models_dialog)
@@ -201,7 +201,7 @@ class MainWindow(QMainWindow):
 
     def _open_initial_conversation(self) -> None:
         last = self.settings.last_conversation
-        self.conversation.new()
+        self.conversation.new(announce=False)  # the welcome page or the model load says it
         if last.isdigit():
             self.conversation.open(int(last))
 
