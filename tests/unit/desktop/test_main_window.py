@@ -220,10 +220,9 @@ def test_corrupt_model_error_is_shown_in_korean(qtbot, make_window, tmp_path) ->
 
 
 def test_real_model_loads_in_background_and_queued_message_is_sent(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    from tests.fixtures.gguf_models import fixture_gguf
-
     from bllossom_core.session import ConversationOptions
     from bllossom_core.types import GenerationSettings
+    from tests.fixtures.gguf_models import fixture_gguf
 
     model = fixture_gguf("llama2-spm-ko")
     window = make_window()
