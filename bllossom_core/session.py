@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bllossom_core.errors import BllossomError, Cancelled, ErrorCode, InputError
 from bllossom_core.types import (
@@ -36,13 +36,12 @@ from bllossom_core.types import (
     ChatStream,
     GenerationSettings,
     GenerationStats,
+    StreamPiece,
     check_settings,
 )
 
 if TYPE_CHECKING:
     from bllossom_core.store import ConversationStore, Message, ReplyWriter
-
-PieceKind = Literal["thinking", "answer"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,8 @@ class ConversationOptions:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
 
 
-@dataclass(frozen=True)
-class ReplyPiece:
-    """A piece of a streaming reply; ``kind`` tells a reasoning model's thinking apart."""
-
-    kind: PieceKind
-    text: str
+ReplyPiece = StreamPiece
+"""A piece of a streaming reply; ``kind`` tells a reasoning model's thinking apart."""
 
 
 class Reply:
@@ -159,8 +154,7 @@ class Reply:
 
 def _pieces(stream: ChatStream) -> Iterator[ReplyPiece]:
     """The stream's pieces with their kind (a reasoning model's thinking, the answer)."""
-    for event in stream.events():
-        yield ReplyPiece(event.kind, event.text)
+    yield from stream.events()
 
 
 def _record_failure(writer: ReplyWriter, error: BaseException) -> Message | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bllossom_core.commands.generate import (
     SYSTEM_HELP,
+    ReplyPrinter,
     add_load_arguments,
     add_sampling_arguments,
     ctrl_c_cancels,
@@ -60,6 +61,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--api-key", default=None, help="API key for --endpoint")
     parser.add_argument("--remote-model", default=None, help="model id at --endpoint")
     parser.add_argument("--system", default=None, help=SYSTEM_HELP)
+    parser.add_argument("--hide-thinking", action="store_true",
+                        help="reasoning models: print only the answer (thinking is shown "
+                        "dimmed by default)")  # fmt: skip
     add_sampling_arguments(parser)
     add_load_arguments(parser)
     parser.set_defaults(handler=run)
@@ -79,9 +83,12 @@ class TerminalChat:
     """The terminal front end of a :class:`~bllossom_core.session.ChatSession`:
     commands, printing and Ctrl-C; every rule about the conversation is the session's."""
 
-    def __init__(self, engine: ChatEngine, options: ConversationOptions) -> None:
+    def __init__(
+        self, engine: ChatEngine, options: ConversationOptions, *, show_thinking: bool = True
+    ) -> None:
         from bllossom_core.store import ConversationStore
 
+        self.show_thinking = show_thinking
         self.store = ConversationStore()
         self.session = ChatSession(self.store, engine, options=options)
 
@@ -128,11 +135,11 @@ class TerminalChat:
     def reply(self, text: str) -> None:
         """Answer ``text``, printing the reply as it streams; Ctrl-C stops the reply."""
         reply = self.session.ask(text)
+        printer = ReplyPrinter(sys.stdout, show_thinking=self.show_thinking)
         with ctrl_c_cancels(reply.cancel_token):
             for piece in reply:
-                if piece.kind == "answer":
-                    sys.stdout.write(piece.text)
-                    sys.stdout.flush()
+                printer.write(piece)
+        printer.end_thinking()  # a reply stopped while thinking
         sys.stdout.write("\n")
         if reply.stats.stop_reason == "cancelled" or reply.cancelled:
             print("[stopped]")
@@ -148,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     engine = _open_engine(args)
     session = TerminalChat(
-        engine, ConversationOptions(args.system, args.template or "auto", settings)
+        engine,
+        ConversationOptions(args.system, args.template or "auto", settings),
+        show_thinking=not args.hide_thinking,
     )
     print(f"{engine.display_name} — {engine.device.summary}")
     print(HELP)

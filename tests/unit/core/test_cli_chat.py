@@ -78,7 +78,10 @@ class ScriptedEngine:
 
 
 def run_chat(
-    monkeypatch: pytest.MonkeyPatch, engine: ScriptedEngine, *lines: str
+    monkeypatch: pytest.MonkeyPatch,
+    engine: ScriptedEngine,
+    *lines: str,
+    options: tuple[str, ...] = (),
 ) -> tuple[int, ConversationStore]:
     monkeypatch.setattr(chat, "_open_engine", lambda args: engine)
     feed = iter(lines)
@@ -90,7 +93,7 @@ def run_chat(
             raise EOFError from None
 
     monkeypatch.setattr(builtins, "input", fake_input)
-    code = cli.main(["chat", "--endpoint", "http://unused"])
+    code = cli.main(["chat", "--endpoint", "http://unused", *options])
     return code, ConversationStore()
 
 
@@ -254,3 +257,31 @@ def test_slash_lines_in_a_session(
         "/etc/hosts 설명해줘", "hosts 파일입니다", "/help 는 뭐야", "명령입니다",
     ]  # fmt: skip
     store.close()
+
+
+class ThinkingStream(ScriptedStream):
+    def events(self) -> Iterator[StreamPiece]:
+        yield StreamPiece("thinking", "Let me think.")
+        yield from super().events()
+
+
+class ThinkingEngine(ScriptedEngine):
+    def stream_chat(
+        self, messages: list[ChatMessage], settings: GenerationSettings, cancel: CancelToken
+    ) -> ScriptedStream:
+        self.prompts.append(list(messages))
+        stream = ThinkingStream([str(self.replies.pop(0))], None)
+        self.streams.append(stream)
+        return stream
+
+
+def test_chat_shows_thinking_apart_or_hides_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_chat(monkeypatch, ThinkingEngine("서울입니다."), "수도는?", "/quit")[1].close()
+    shown = capsys.readouterr().out
+    assert "Let me think.\n\n서울입니다." in shown  # set apart (not dimmed: not a terminal)
+    engine = ThinkingEngine("부산입니다.")
+    run_chat(monkeypatch, engine, "수도는?", options=("--hide-thinking",))[1].close()
+    hidden = capsys.readouterr().out
+    assert "부산입니다." in hidden and "Let me think." not in hidden
