@@ -152,8 +152,21 @@ def convert(
     reporter.check()
 
     with part_beside(out, written_type.name.lower()) as written:
+        # With a quantizer step after it, the progress says this is step 1 of 2.
+        step = (
+            ""
+            if target_type is written_type
+            else f"1/2: writing the {written_type.name} intermediate"
+        )
         write_gguf(
-            checkpoint, vocab, plan, written_type.file_type, written, reporter, model_name=name
+            checkpoint,
+            vocab,
+            plan,
+            written_type.file_type,
+            written,
+            reporter,
+            model_name=name,
+            message=step,
         )
         if target_type is written_type:
             publish(written, out, force=force)
