@@ -187,6 +187,8 @@ def test_every_visible_string_is_korean(qtbot, make_window) -> None:  # type: ig
 def test_language_switches_live_without_restart(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window(language="en")
     assert window.sidebar.new_button.text() == "New chat"
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)  # Ctrl+,
     dialog = window.findChild(SettingsDialog)
     assert dialog is not None and dialog.isVisible()

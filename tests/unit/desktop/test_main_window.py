@@ -132,6 +132,8 @@ def test_sidebar_new_rename_delete_undo_and_reopen(qtbot, make_window) -> None: 
     window = make_window()
     use_engine(window, ScriptedEngine([["a"], ["b"]]))
     send(qtbot, window, "첫 번째 대화")
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert window.conversation_id is None and window.chat.view.widgets == []
     send(qtbot, window, "두 번째 대화")
@@ -157,6 +159,8 @@ def test_search_finds_korean_words_of_any_length(qtbot, make_window) -> None:  #
     window = make_window()
     use_engine(window, ScriptedEngine([["서울은 대한민국의 수도입니다."]]))
     send(qtbot, window, "한국의 수도는?")
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.search_box.hasFocus()
     for query in ("수", "수도", "대한민국의"):

@@ -48,6 +48,8 @@ def test_undo_of_a_conversation_not_shown_does_not_switch(qtbot, make_window) ->
     use_engine(window, ScriptedEngine([["a"], ["b"]]))
     send(qtbot, window, "첫 번째 대화")
     first = window.conversation_id
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     send(qtbot, window, "두 번째 대화")
     second = window.conversation_id
@@ -69,6 +71,8 @@ def test_right_click_menu_renames_exports_and_deletes(qtbot, make_window) -> Non
     sidebar = window.sidebar
     exported: list[int] = []
     window.conversations.export_requested.connect(exported.append)
+    asked: list[str] = []  # the save dialog FileActions opens for it, answered "cancel"
+    window.files.ask_save_path = lambda title, suggested: asked.append(suggested)
     rect = sidebar.list.visualItemRect(sidebar.list.item(0))
     sidebar.list.customContextMenuRequested.emit(rect.center())
     menu = sidebar.context_menu
@@ -81,6 +85,7 @@ def test_right_click_menu_renames_exports_and_deletes(qtbot, make_window) -> Non
     menu.hide()
     sidebar.export_action.trigger()
     assert exported == [window.conversation_id]
+    qtbot.waitUntil(lambda: len(asked) == 1)  # the window's export asked where to save
     sidebar.rename_action.trigger()
     assert sidebar.list.isPersistentEditorOpen(sidebar.list.item(0)) or sidebar.list.state() == (
         sidebar.list.State.EditingState
@@ -95,6 +100,8 @@ def test_escape_in_the_search_box_clears_the_search(qtbot, make_window) -> None:
     window = make_window()
     use_engine(window, ScriptedEngine([["a"]]))
     send(qtbot, window, "검색할 대화")
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     box = window.sidebar.search_box
     box.setFocus()

@@ -49,14 +49,22 @@ def test_sidebar_collapses_and_the_choice_is_remembered(qtbot, make_window) -> N
     assert AppSettings.load().sidebar_visible is False
     # The chat takes the room.
     qtbot.waitUntil(lambda: window.stack.width() >= window.splitter.width() - 10)
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.isVisible()
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     assert not window.sidebar.isVisible()
     # Searching (Ctrl+F) needs the list: it comes back.
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.isVisible() and window.chat.sidebar_button.isChecked()
     qtbot.waitUntil(window.sidebar.search_box.hasFocus)
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
     assert not window.sidebar.isVisible()
     again = make_window()  # the next start reads the saved choice

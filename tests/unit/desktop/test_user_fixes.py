@@ -80,6 +80,8 @@ def test_stats_belong_to_the_conversation_shown(qtbot, make_window) -> None:  # 
     use_engine(window, ScriptedEngine([["답"]]))
     send(qtbot, window, "질문")
     assert "42.0" in window.status.speed_label.text()
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert window.status.speed_label.text() == ""
 
@@ -87,6 +89,8 @@ def test_stats_belong_to_the_conversation_shown(qtbot, make_window) -> None:  # 
 def test_new_chat_without_a_model_says_what_to_do(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     window.settings.models.append(RegisteredModel(name="x", path="/models/x.gguf"))
+    window.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert "No model is loaded" in window.status.currentMessage()
 
