@@ -4,22 +4,18 @@
 <context>
     <name>ChatController</name>
     <message>
-        <location filename="../chat_controller.py" line="141" />
         <source>No model is loaded: open one with File › Models and remote servers…</source>
         <translation>불러온 모델이 없습니다. 파일 › 모델 및 원격 서버…에서 모델을 여세요.</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="195" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="219" />
         <source>The message will be sent when the model is ready.</source>
         <translation>모델이 준비되면 메시지를 보냅니다.</translation>
     </message>
     <message>
-        <location filename="../chat_controller.py" line="338" />
         <source>The model could not be loaded, so the message was not sent.</source>
         <translation>모델을 불러오지 못해 메시지를 보내지 않았습니다.</translation>
     </message>
@@ -27,47 +23,38 @@
 <context>
     <name>ChatPage</name>
     <message>
-        <location filename="../chat_page.py" line="81" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="82" />
         <source>Show or hide the conversation list (Ctrl+B)</source>
         <translation>대화 목록 보이기/숨기기 (Ctrl+B)</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="83" />
         <source>Editing a message: sending creates a new branch.</source>
         <translation>메시지를 수정하는 중입니다. 보내면 새 갈래로 저장됩니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="84" />
         <source>Cancel editing</source>
         <translation>수정 취소</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="86" />
         <source>Type a message. Enter sends, Shift+Enter adds a line.</source>
         <translation>메시지를 입력하세요. Enter로 보내고 Shift+Enter로 줄을 바꿉니다.</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="88" />
         <source>Stop</source>
         <translation>중지</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="88" />
         <source>Send</source>
         <translation>보내기</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="90" />
         <source>Stop generating (Esc)</source>
         <translation>답변 생성 중지 (Esc)</translation>
     </message>
     <message>
-        <location filename="../chat_page.py" line="90" />
         <source>Send (Enter)</source>
         <translation>보내기 (Enter)</translation>
     </message>
@@ -75,72 +62,58 @@
 <context>
     <name>ChatStatusBar</name>
     <message>
-        <location filename="../status_bar.py" line="47" />
         <source>Loading %1…</source>
         <translation>%1 불러오는 중…</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="52" />
         <source>No model loaded</source>
         <translation>불러온 모델 없음</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="63" />
         <source>GPU: %1, %2/%3 layers</source>
         <translation>GPU: %1, %2/%3개 레이어</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="69" />
         <source>Remote server</source>
         <translation>원격 서버</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="72" />
         <source>1 thread</source>
         <translation>스레드 1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="74" />
         <source>%1 threads</source>
         <translation>스레드 %1개</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="77" />
         <source>CPU, %1 (no NVIDIA GPU found)</source>
         <translation>CPU, %1 (NVIDIA GPU 없음)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="78" />
         <source>CPU, %1 (GPU offload turned off in the settings)</source>
         <translation>CPU, %1 (설정에서 GPU 사용을 껐습니다)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="80" />
         <source>CPU, %1: this build has no GPU support; hover for how to rebuild it</source>
         <translation>CPU, %1: 이 빌드는 GPU를 지원하지 않습니다. 다시 빌드하는 방법은 마우스를 올려 확인하세요</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="83" />
         <source>CPU, %1: the model did not load on the GPU; hover for the reason</source>
         <translation>CPU, %1: GPU에서 모델을 불러오지 못했습니다. 이유는 마우스를 올려 확인하세요</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="85" />
         <source>CPU, %1 (the GPU was not used)</source>
         <translation>CPU, %1 (GPU를 사용하지 않음)</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="87" />
         <source>CPU, %1</source>
         <translation>CPU, %1</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="96" />
         <source>%1 tokens/s</source>
         <translation>초당 %1토큰</translation>
     </message>
     <message>
-        <location filename="../status_bar.py" line="99" />
         <source>context %1/%2</source>
         <translation>컨텍스트 %1/%2</translation>
     </message>
@@ -148,8 +121,6 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../chat_view.py" line="494" />
-        <location filename="../chat_view.py" line="653" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
@@ -157,7 +128,6 @@
 <context>
     <name>ConversationList</name>
     <message>
-        <location filename="../conversation_list.py" line="105" />
         <source>Stop the reply before deleting this conversation.</source>
         <translation>이 대화를 삭제하려면 먼저 답변 생성을 멈추세요.</translation>
     </message>
@@ -165,97 +135,78 @@
 <context>
     <name>ConversationSettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="176" />
         <source>Conversation settings</source>
         <translation>대화 설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="178" />
         <source>System prompt</source>
         <translation>시스템 프롬프트</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="179" />
         <source>Chat template</source>
         <translation>채팅 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="180" />
         <source>Temperature</source>
         <translation>온도(temperature)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="181" />
         <source>Top-p</source>
         <translation>Top-p 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="182" />
         <source>Top-k</source>
         <translation>Top-k 샘플링</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="183" />
         <source>Repetition penalty</source>
         <translation>반복 억제</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="184" />
         <source>Maximum reply length (tokens)</source>
         <translation>최대 답변 길이(토큰)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="189" />
         <source>Automatic (from the GGUF file)</source>
         <translation>자동 (GGUF 파일 기준)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="190" />
         <source>Llama-2 Bllossom</source>
         <translation>Llama-2 Bllossom 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="191" />
         <source>Llama-3</source>
         <translation>Llama-3 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="192" />
         <source>ChatML (Qwen, SmolLM)</source>
         <translation>ChatML 형식 (Qwen, SmolLM)</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="193" />
         <source>Gemma</source>
         <translation>Gemma 형식</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="194" />
         <source>Always the GGUF file's own template</source>
         <translation>항상 GGUF 파일 자체의 템플릿</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="230" />
         <source>Temperature must be 0 or more.</source>
         <translation>Temperature는 0 이상이어야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="231" />
         <source>Top-p must be above 0 and at most 1.</source>
         <translation>Top-p는 0보다 크고 1 이하여야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="232" />
         <source>Top-k must be 0 (all tokens) or more.</source>
         <translation>Top-k는 0(모든 토큰) 이상이어야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="235" />
         <source>The repetition penalty must be above 0.</source>
         <translation>반복 페널티는 0보다 커야 합니다.</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="240" />
         <source>The maximum reply length must be between 1 and the context size (%1).</source>
         <translation>최대 답변 길이는 1 이상, 컨텍스트 크기(%1) 이하여야 합니다.</translation>
     </message>
@@ -263,127 +214,102 @@
 <context>
     <name>ConvertDialog</name>
     <message>
-        <location filename="../convert_dialog.py" line="99" />
         <source>Convert a Hugging Face model</source>
         <translation>Hugging Face 모델 변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="100" />
         <source>Checkpoint folder or hub id</source>
         <translation>체크포인트 폴더 또는 허브 ID</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="102" />
         <source>a folder, or e.g. MLP-KTLim/llama-3-Korean-Bllossom-8B</source>
         <translation>폴더 경로 또는 예: MLP-KTLim/llama-3-Korean-Bllossom-8B</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="104" />
         <source>Browse…</source>
         <translation>찾아보기…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="105" />
         <source>Save as</source>
         <translation>저장 위치</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="106" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="107" />
         <source>Verify the result against the original</source>
         <translation>변환 결과를 원본과 비교해 검증</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="108" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="109" />
         <source>Cancel conversion</source>
         <translation>변환 취소</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="110" />
         <source>Close</source>
         <translation>닫기</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="118" />
         <source>Choose the checkpoint folder</source>
         <translation>체크포인트 폴더 선택</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="146" />
         <source>Starting…</source>
         <translation>시작하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="159" />
         <source>Cancelling…</source>
         <translation>취소하는 중…</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="177" />
         <source>Downloading</source>
         <translation>다운로드 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="178" />
         <source>Converting</source>
         <translation>변환 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="179" />
         <source>Quantizing</source>
         <translation>양자화 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="180" />
         <source>Verifying</source>
         <translation>확인 중</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="191" />
         <source>about %1 s left</source>
         <translation>약 %1초 남음</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="209" />
         <source>Verification was cancelled, so it was not checked against the checkpoint.</source>
         <translation>검증을 취소했으므로 원본 체크포인트와 비교해 확인하지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="214" />
         <source>Done.</source>
         <translation>완료했습니다.</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="248" />
         <source>Stop the conversion?</source>
         <translation>변환을 멈출까요?</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="249" />
         <source>The conversion is still running. Stop it and delete the partial file?</source>
         <translation>변환이 아직 진행 중입니다. 멈추고 만들다 만 파일을 삭제할까요?</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="204" />
         <source>Saved %1</source>
         <translation>%1에 저장했습니다</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="217" />
         <source>Verification report:</source>
         <translation>검증 보고서:</translation>
     </message>
     <message>
-        <location filename="../convert_dialog.py" line="227" />
         <source>Conversion cancelled; nothing was written.</source>
         <translation>변환을 취소했습니다. 아무 파일도 만들지 않았습니다.</translation>
     </message>
@@ -391,497 +317,398 @@
 <context>
     <name>Errors</name>
     <message>
-        <location filename="../errors.py" line="24" />
         <source>That input cannot be used.</source>
         <translation>입력한 내용을 사용할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="25" />
         <source>Correct it as described, then try again.</source>
         <translation>설명에 따라 고친 뒤 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="28" />
         <source>A setting is outside its allowed range.</source>
         <translation>설정 값이 허용 범위를 벗어났습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="29" />
         <source>Change the value as described, then save again.</source>
         <translation>설명에 따라 값을 바꾼 뒤 다시 저장하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="32" />
         <source>The file could not be found.</source>
         <translation>파일을 찾을 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="33" />
         <source>Check that it still exists, or choose another file.</source>
         <translation>파일이 아직 있는지 확인하거나 다른 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="36" />
         <source>The file could not be read.</source>
         <translation>파일을 읽을 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="37" />
         <source>Check that you may read it and that the drive is connected.</source>
         <translation>읽기 권한이 있는지, 드라이브가 연결되어 있는지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="40" />
         <source>The text is not valid UTF-8.</source>
         <translation>텍스트가 올바른 UTF-8이 아닙니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="41" />
         <source>Convert it to UTF-8 (for example from EUC-KR), then try again.</source>
         <translation>UTF-8로 변환(예: EUC-KR에서)한 뒤 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="44" />
         <source>The message is too long for this model's context.</source>
         <translation>메시지가 이 모델의 컨텍스트에 비해 너무 깁니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="45" />
         <source>Shorten it, or raise the context size in the model settings. Nothing was saved.</source>
         <translation>메시지를 줄이거나 모델 설정에서 컨텍스트 크기를 늘리세요. 아무것도 저장되지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="51" />
         <source>There is nothing to reply to.</source>
         <translation>답할 내용이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="52" />
         <source>Type a message first.</source>
         <translation>먼저 메시지를 입력하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="55" />
         <source>This checkpoint cannot be converted.</source>
         <translation>이 체크포인트는 변환할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="56" />
         <source>Choose a folder with a Llama-based Hugging Face model (config.json and weights).</source>
         <translation>Llama 기반 Hugging Face 모델 폴더(config.json과 가중치 파일 포함)를 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="62" />
         <source>This kind of model cannot be converted yet.</source>
         <translation>이 종류의 모델은 아직 변환할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="63" />
         <source>Look for a ready-made GGUF of it, or choose a Llama-based model.</source>
         <translation>이미 만들어진 GGUF를 찾거나 Llama 기반 모델을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="66" />
         <source>The tokenizer of this checkpoint is missing or damaged.</source>
         <translation>이 체크포인트의 토크나이저가 없거나 손상되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="67" />
         <source>Make sure the tokenizer files are in the checkpoint folder.</source>
         <translation>토크나이저 파일이 체크포인트 폴더에 있는지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="70" />
         <source>llama.cpp's quantizer failed.</source>
         <translation>llama.cpp 양자화기가 실패했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="71" />
         <source>Try another quantization type, or convert to F16 first.</source>
         <translation>다른 양자화 형식을 고르거나 먼저 F16으로 변환해 보세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="74" />
         <source>Verification is not available in this installation.</source>
         <translation>이 설치본에서는 검증을 사용할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="75" />
         <source>Convert without verification, or use the developer install.</source>
         <translation>검증 없이 변환하거나 개발자용 설치본을 사용하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="78" />
         <source>The converted model did not pass verification.</source>
         <translation>변환한 모델이 검증을 통과하지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="79" />
         <source>Convert again; if it fails again, report the details.</source>
         <translation>다시 변환해 보고, 또 실패하면 자세한 내용을 알려 주세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="82" />
         <source>No model is loaded.</source>
         <translation>불러온 모델이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="83" />
         <source>Open a GGUF file, download a model or add a remote server first.</source>
         <translation>먼저 GGUF 파일을 열거나, 모델을 내려받거나, 원격 서버를 추가하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="86" />
         <source>The model file is missing.</source>
         <translation>모델 파일이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="87" />
         <source>It was moved or deleted: open it from its new place.</source>
         <translation>파일이 옮겨졌거나 삭제되었습니다. 새 위치에서 다시 여세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="90" />
         <source>This model file is damaged or is not a GGUF file.</source>
         <translation>모델 파일이 손상되었거나 GGUF 파일이 아닙니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="91" />
         <source>Download or convert the model again, then open the new file.</source>
         <translation>모델을 다시 내려받거나 변환한 뒤 새 파일을 여세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="94" />
         <source>This model's architecture is not supported.</source>
         <translation>이 모델의 구조는 지원되지 않습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="95" />
         <source>Choose another model, or update Bllossom.</source>
         <translation>다른 모델을 고르거나 Bllossom을 업데이트하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="98" />
         <source>The model could not be loaded.</source>
         <translation>모델을 불러오지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="99" />
         <source>Check that the file is complete and that there is enough free memory.</source>
         <translation>파일이 온전한지, 남은 메모리가 충분한지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="104" />
         <source>There is not enough memory for this model.</source>
         <translation>이 모델을 실행할 메모리가 부족합니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="105" />
         <source>Close other programs, lower the context size, or use a smaller quantization such as Q4_K_M.</source>
         <translation>다른 프로그램을 닫거나, 컨텍스트 크기를 줄이거나, Q4_K_M 같은 더 작은 양자화를 사용하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="112" />
         <source>The model could not use the graphics card.</source>
         <translation>모델이 그래픽 카드를 사용하지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="113" />
         <source>It runs on the CPU instead; see the status bar for the reason.</source>
         <translation>대신 CPU에서 실행됩니다. 이유는 상태 표시줄에서 볼 수 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="116" />
         <source>The model is still answering another message.</source>
         <translation>모델이 아직 다른 메시지에 답하는 중입니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="117" />
         <source>Wait for it to finish, or stop it first.</source>
         <translation>끝날 때까지 기다리거나 먼저 멈추세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="120" />
         <source>The chat template of this model cannot be used.</source>
         <translation>이 모델의 채팅 템플릿을 사용할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="121" />
         <source>Choose another template in the conversation settings.</source>
         <translation>대화 설정에서 다른 템플릿을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="124" />
         <source>The chat template of this model is unsafe or too costly.</source>
         <translation>이 모델의 채팅 템플릿이 안전하지 않거나 너무 많은 자원을 씁니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="125" />
         <source>Choose a built-in template in the conversation settings.</source>
         <translation>대화 설정에서 내장 템플릿을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="128" />
         <source>Your conversations could not be saved or read.</source>
         <translation>대화를 저장하거나 읽지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="129" />
         <source>Check that the data folder is writable and not damaged.</source>
         <translation>데이터 폴더에 쓰기 권한이 있는지, 손상되지 않았는지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="132" />
         <source>The disk is full.</source>
         <translation>디스크 공간이 가득 찼습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="133" />
         <source>Free some space, then try again. Nothing you wrote was lost.</source>
         <translation>공간을 확보한 뒤 다시 시도하세요. 작성한 내용은 그대로 남아 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="136" />
         <source>The conversation database is busy.</source>
         <translation>대화 데이터베이스가 사용 중입니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="137" />
         <source>Another Bllossom program is writing to it; try again in a moment.</source>
         <translation>다른 Bllossom 프로그램이 쓰는 중입니다. 잠시 뒤 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="142" />
         <source>The conversation database is damaged.</source>
         <translation>대화 데이터베이스가 손상되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="143" />
         <source>Restore it from a backup, or move it aside to start a new one.</source>
         <translation>백업에서 복원하거나, 다른 곳으로 옮겨 두고 새로 시작하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="146" />
         <source>The conversations were saved by a newer Bllossom.</source>
         <translation>더 새로운 버전의 Bllossom이 저장한 대화입니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="147" />
         <source>Update Bllossom to open them.</source>
         <translation>열려면 Bllossom을 업데이트하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="150" />
         <source>The data folder cannot be written to.</source>
         <translation>데이터 폴더에 쓸 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="151" />
         <source>Check its permissions, or set BLLOSSOM_HOME to a writable folder.</source>
         <translation>권한을 확인하거나 BLLOSSOM_HOME을 쓰기 가능한 폴더로 지정하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="156" />
         <source>The file already exists.</source>
         <translation>파일이 이미 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="157" />
         <source>Choose another name, or confirm replacing it.</source>
         <translation>다른 이름을 고르거나 바꾸기를 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="160" />
         <source>The file could not be imported.</source>
         <translation>파일을 가져올 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="161" />
         <source>Choose a .json file exported by Bllossom.</source>
         <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="164" />
         <source>Could not connect to the server.</source>
         <translation>서버에 연결할 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="165" />
         <source>Check the address and that the server is running.</source>
         <translation>주소를 확인하고 서버가 실행 중인지 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="168" />
         <source>The server did not answer properly.</source>
         <translation>서버가 제대로 응답하지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="169" />
         <source>Check the server's log, or try again later.</source>
         <translation>서버 로그를 확인하거나 나중에 다시 시도하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="172" />
         <source>The reply stopped midway.</source>
         <translation>답변이 도중에 멈췄습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="173" />
         <source>What arrived is kept; generate the reply again to retry.</source>
         <translation>받은 부분은 보관되었습니다. 다시 생성해 보세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="176" />
         <source>The server refused the API key.</source>
         <translation>서버가 API 키를 거부했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="177" />
         <source>Check the API key in Models and remote servers.</source>
         <translation>모델 및 원격 서버에서 API 키를 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="180" />
         <source>An API key is required.</source>
         <translation>API 키가 필요합니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="181" />
         <source>Set an API key before allowing other devices to connect.</source>
         <translation>다른 기기의 연결을 허용하기 전에 API 키를 정하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="184" />
         <source>The port is already in use.</source>
         <translation>포트가 이미 사용 중입니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="185" />
         <source>Choose another port, or stop the program using it.</source>
         <translation>다른 포트를 고르거나 그 포트를 쓰는 프로그램을 멈추세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="188" />
         <source>You are offline.</source>
         <translation>오프라인 상태입니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="189" />
         <source>Connect to the internet, or use a model already on this computer.</source>
         <translation>인터넷에 연결하거나 이 컴퓨터에 이미 있는 모델을 사용하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="194" />
         <source>The download failed.</source>
         <translation>내려받기에 실패했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="195" />
         <source>Check your connection and try again; it resumes where it stopped.</source>
         <translation>연결을 확인하고 다시 시도하세요. 멈춘 곳부터 이어서 받습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="200" />
         <source>The model was not found on Hugging Face.</source>
         <translation>Hugging Face에서 모델을 찾을 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="201" />
         <source>Check the name (ORGANISATION/NAME) and the revision.</source>
         <translation>이름(조직/이름)과 리비전을 확인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="204" />
         <source>This model requires accepting its licence.</source>
         <translation>이 모델은 라이선스 동의가 필요합니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="205" />
         <source>Accept the licence on the model's page, then set HF_TOKEN or log in with 'hf auth login'.</source>
         <translation>모델 페이지에서 라이선스에 동의한 뒤 HF_TOKEN을 설정하거나 'hf auth login'으로 로그인하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="212" />
         <source>That file is not in the model's repository.</source>
         <translation>모델 저장소에 그 파일이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="213" />
         <source>Check the file name, or choose a quantization the list offers.</source>
         <translation>파일 이름을 확인하거나 목록에 있는 양자화를 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="216" />
         <source>The download was interrupted.</source>
         <translation>내려받기가 중단되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="217" />
         <source>Start it again: it continues from where it stopped.</source>
         <translation>다시 시작하세요. 멈춘 곳부터 이어서 받습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="220" />
         <source>There is no model by that name in the catalog.</source>
         <translation>카탈로그에 그런 이름의 모델이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="221" />
         <source>Choose one from the list, or give a Hugging Face id (ORG/NAME).</source>
         <translation>목록에서 고르거나 Hugging Face ID(조직/이름)를 입력하세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="224" />
         <source>That quantization is not offered for this model.</source>
         <translation>이 모델에는 그 양자화가 없습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="225" />
         <source>Choose one of the quantizations listed.</source>
         <translation>목록에 있는 양자화 중 하나를 고르세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="228" />
         <source>The downloaded file is damaged.</source>
         <translation>내려받은 파일이 손상되었습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="229" />
         <source>It was deleted; download it again.</source>
         <translation>파일을 삭제했습니다. 다시 내려받으세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="232" />
         <source>Stopped.</source>
         <translation>멈췄습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="233" />
         <source>Nothing was left half-written.</source>
         <translation>반쯤 쓰다 만 파일은 남지 않았습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="236" />
         <source>Something went wrong.</source>
         <translation>문제가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="237" />
         <source>Details are below.</source>
         <translation>자세한 내용은 아래에 있습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="248" />
         <source>An unexpected error occurred.</source>
         <translation>예기치 않은 오류가 발생했습니다.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="249" />
         <source>This is a bug in Bllossom; please report it with the details below.</source>
         <translation>블라썸의 버그입니다. 아래 내용을 함께 알려 주세요.</translation>
     </message>
     <message>
-        <location filename="../errors.py" line="276" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
@@ -889,87 +716,70 @@
 <context>
     <name>FileActions</name>
     <message>
-        <location filename="../file_actions.py" line="135" />
         <source>Markdown (*.md)</source>
         <translation>마크다운 문서 (*.md)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="135" />
         <source>JSON (*.json)</source>
         <translation>JSON 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="152" />
         <source>Replace the file?</source>
         <translation>파일을 바꿀까요?</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="153" />
         <source>%1 already exists. Replace it?</source>
         <translation>%1 파일이 이미 있습니다. 바꿀까요?</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="159" />
         <source>Bllossom export (*.json)</source>
         <translation>Bllossom 내보내기 파일 (*.json)</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="168" />
         <source>Open a conversation to export it.</source>
         <translation>내보낼 대화를 먼저 여세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="180" />
         <source>Export conversation</source>
         <translation>대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="180" />
         <source>conversation</source>
         <translation>대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="187" />
         <source>Export all conversations</source>
         <translation>모든 대화 내보내기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="187" />
         <source>bllossom-conversations</source>
         <translation>bllossom-conversations</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="201" />
         <source>Choose a folder you can write to, then export again.</source>
         <translation>쓰기 권한이 있는 폴더를 골라 다시 내보내세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="204" />
         <source>The export could not be written.</source>
         <translation>내보내기 파일을 쓰지 못했습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="209" />
         <source>Exported to %1</source>
         <translation>%1에 내보냈습니다</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="224" />
         <source>Import conversations</source>
         <translation>대화 가져오기</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="234" />
         <source>The file could not be imported.</source>
         <translation>파일을 가져올 수 없습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="235" />
         <source>Choose a .json file exported by Bllossom.</source>
         <translation>Bllossom에서 내보낸 .json 파일을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="245" />
         <source>Imported %1 conversation(s).</source>
         <translation>대화 %1개를 가져왔습니다.</translation>
     </message>
@@ -977,122 +787,98 @@
 <context>
     <name>GetModels</name>
     <message>
-        <location filename="../get_models_page.py" line="64" />
         <source>Fits on your GPU</source>
         <translation>GPU에 들어감</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="65" />
         <source>Partly on your GPU</source>
         <translation>일부만 GPU에서 실행</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="66" />
         <source>Runs on your CPU</source>
         <translation>CPU에서 실행</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="67" />
         <source>Too big for this computer</source>
         <translation>이 컴퓨터에는 너무 큼</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="68" />
         <source>Not supported</source>
         <translation>지원되지 않음</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="69" />
         <source>Fit unknown</source>
         <translation>적합성 알 수 없음</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="74" />
         <source>runs on your GPU</source>
         <translation>내 GPU에서 실행</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="75" />
         <source>runs partly on your GPU</source>
         <translation>일부는 내 GPU에서 실행</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="76" />
         <source>runs on your CPU</source>
         <translation>내 CPU에서 실행</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="77" />
         <source>too big for this computer</source>
         <translation>이 컴퓨터에는 너무 큼</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="86" />
         <source>needs %1 of memory; %2 has %3 free</source>
         <translation>메모리 %1 필요, %2의 여유 메모리 %3</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="93" />
         <source>needs %1 of memory: %2% on %3, the rest in RAM</source>
         <translation>메모리 %1 필요: %2%는 %3에, 나머지는 RAM에 올라감</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="99" />
         <source>needs %1 of memory; %2 of RAM available</source>
         <translation>메모리 %1 필요, 사용 가능한 RAM %2</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="105" />
         <source>Looking up the files…</source>
         <translation>파일을 찾는 중…</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="106" />
         <source>Downloading</source>
         <translation>다운로드 중</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="107" />
         <source>Verifying</source>
         <translation>확인 중</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="108" />
         <source>Converting</source>
         <translation>변환 중</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="109" />
         <source>Quantizing</source>
         <translation>양자화 중</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="110" />
         <source>Checking the tokenizer</source>
         <translation>토크나이저 확인 중</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="111" />
         <source>Done</source>
         <translation>완료</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="117" />
         <source>Paused</source>
         <translation>일시 정지됨</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="122" />
         <source>%1 of %2</source>
         <translation>%2 중 %1</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="133" />
         <source>%1 min left</source>
         <translation>%1분 남음</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="135" />
         <source>%1 s left</source>
         <translation>%1초 남음</translation>
     </message>
@@ -1100,37 +886,30 @@
 <context>
     <name>GetModelsDialog</name>
     <message>
-        <location filename="../get_models_page.py" line="405" />
         <source>Checking this computer's memory and GPU…</source>
         <translation>이 컴퓨터의 메모리와 GPU를 확인하는 중…</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="407" />
         <source>%1 of RAM available</source>
         <translation>사용 가능한 RAM %1</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="410" />
         <source>GPU %1 with %2 free</source>
         <translation>GPU %1 (여유 %2)</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="413" />
         <source>no GPU Bllossom can use</source>
         <translation>Bllossom이 쓸 수 있는 GPU 없음</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="414" />
         <source>estimates for a %1-token context</source>
         <translation>컨텍스트 %1토큰 기준 추정</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="420" />
         <source>Get models</source>
         <translation>모델 받기</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="421" />
         <source>Bllossom models for this computer</source>
         <translation>이 컴퓨터에 맞는 Bllossom 모델</translation>
     </message>
@@ -1138,102 +917,82 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <location filename="../main_window.py" line="222" />
         <source>Copied to the clipboard.</source>
         <translation>클립보드에 복사했습니다.</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="260" />
         <source>Bllossom</source>
         <translation>블라썸 Bllossom</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="261" />
         <source>&amp;File</source>
         <translation>파일(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="262" />
         <source>&amp;Chat</source>
         <translation>대화(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="264" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="265" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="266" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="267" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="268" />
         <source>Get models…</source>
         <translation>모델 받기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="269" />
         <source>Export conversation…</source>
         <translation>대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="270" />
         <source>Export all conversations…</source>
         <translation>모든 대화 내보내기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="271" />
         <source>Import conversations…</source>
         <translation>대화 가져오기…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="272" />
         <source>Recently deleted…</source>
         <translation>최근 삭제한 대화…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="273" />
         <source>Settings…</source>
         <translation>설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="274" />
         <source>Model settings…</source>
         <translation>모델 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="275" />
         <source>Quit</source>
         <translation>끝내기</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="276" />
         <source>Search conversations</source>
         <translation>대화 검색</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="277" />
         <source>Conversation settings…</source>
         <translation>대화 설정…</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="278" />
         <source>Stop generating</source>
         <translation>답변 생성 중지</translation>
     </message>
     <message>
-        <location filename="../main_window.py" line="330" />
         <source>Stopping…</source>
         <translation>멈추는 중…</translation>
     </message>
@@ -1241,64 +1000,50 @@
 <context>
     <name>MessageWidget</name>
     <message>
-        <location filename="../chat_view.py" line="301" />
         <source>You</source>
         <translation>나</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="301" />
         <source>Assistant</source>
         <translation>어시스턴트</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="303" />
-        <location filename="../chat_view.py" line="311" />
-        <location filename="../chat_view.py" line="412" />
         <source>Copy</source>
         <translation>복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="304" />
         <source>Copy this message</source>
         <translation>이 메시지 복사</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="305" />
         <source>Edit</source>
         <translation>수정</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="306" />
         <source>Edit and resend as a new branch</source>
         <translation>수정해서 새 갈래로 다시 보내기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="307" />
         <source>Regenerate</source>
         <translation>다시 생성</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="308" />
         <source>Write a new version of this reply</source>
         <translation>이 답변의 새 버전 만들기</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="309" />
         <source>Previous version</source>
         <translation>이전 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="310" />
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="443" />
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>
     <message>
-        <location filename="../chat_view.py" line="446" />
         <source>This reply was interrupted.</source>
         <translation>이 답변은 도중에 중단되었습니다.</translation>
     </message>
@@ -1306,7 +1051,6 @@
 <context>
     <name>ModelDownloads</name>
     <message>
-        <location filename="../model_downloads.py" line="142" />
         <source>Unfinished downloads can be resumed: File ▸ Get models…</source>
         <translation>끝나지 않은 다운로드를 이어받을 수 있습니다: 파일 ▸ 모델 받기…</translation>
     </message>
@@ -1314,22 +1058,18 @@
 <context>
     <name>ModelManager</name>
     <message>
-        <location filename="../model_manager.py" line="97" />
         <source>Open a GGUF model</source>
         <translation>GGUF 모델 열기</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="97" />
         <source>GGUF models (*.gguf)</source>
         <translation>GGUF 모델 (*.gguf)</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="242" />
         <source>Open the new model?</source>
         <translation>새 모델을 열까요?</translation>
     </message>
     <message>
-        <location filename="../model_manager.py" line="243" />
         <source>%1 is ready. Open it now? (The current model is closed.)</source>
         <translation>%1 파일이 준비되었습니다. 지금 열까요? (지금 모델은 닫힙니다.)</translation>
     </message>
@@ -1337,62 +1077,50 @@
 <context>
     <name>ModelRow</name>
     <message>
-        <location filename="../get_models_page.py" line="260" />
         <source>No file Bllossom can use.</source>
         <translation>Bllossom이 쓸 수 있는 파일이 없습니다.</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="276" />
         <source>converted here from a %1 checkpoint</source>
         <translation>%1 체크포인트를 이 컴퓨터에서 변환</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="279" />
         <source>converted here from the checkpoint</source>
         <translation>체크포인트를 이 컴퓨터에서 변환</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="280" />
         <source>licence: %1</source>
         <translation>라이선스: %1</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="282" />
         <source>(accept it on the model page first)</source>
         <translation>(먼저 모델 페이지에서 동의 필요)</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="310" />
         <source>Open</source>
         <translation>열기</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="312" />
         <source>Resume</source>
         <translation>이어받기</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="314" />
         <source>Try again</source>
         <translation>다시 시도</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="316" />
         <source>Convert</source>
         <translation>변환</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="318" />
         <source>Download</source>
         <translation>다운로드</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="319" />
         <source>Pause</source>
         <translation>일시 정지</translation>
     </message>
     <message>
-        <location filename="../get_models_page.py" line="320" />
         <source>Cancel</source>
         <translation>취소</translation>
     </message>
@@ -1400,67 +1128,54 @@
 <context>
     <name>ModelSettingsDialog</name>
     <message>
-        <location filename="../model_settings_dialog.py" line="98" />
         <source>Model settings</source>
         <translation>모델 설정</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="100" />
         <source>These apply to local models. Saving reloads the model that is open.</source>
         <translation>내 컴퓨터의 모델에 적용됩니다. 저장하면 열려 있는 모델을 다시 불러옵니다.</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="103" />
         <source>Context size (tokens)</source>
         <translation>컨텍스트 크기(토큰)</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="104" />
         <source>Layers on the GPU</source>
         <translation>GPU에 올릴 레이어 수</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="105" />
         <source>CPU threads</source>
         <translation>CPU 스레드 수</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="106" />
         <source>Flash attention</source>
         <translation>플래시 어텐션</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="107" />
         <source>KV cache type</source>
         <translation>KV 캐시 형식</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="113" />
         <source>Automatic (%1)</source>
         <translation>자동(%1)</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="115" />
         <source>Automatic (all that fit)</source>
         <translation>자동(들어가는 만큼 모두)</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="116" />
         <source>Automatic (one per core)</source>
         <translation>자동(코어마다 하나)</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="117" />
         <source>Use flash attention (needed for q8_0/q4_0)</source>
         <translation>플래시 어텐션 사용(q8_0/q4_0에 필요)</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="118" />
         <source>-1 puts every layer on the GPU, 0 none.</source>
         <translation>-1이면 모든 레이어를 GPU에, 0이면 하나도 올리지 않습니다.</translation>
     </message>
     <message>
-        <location filename="../model_settings_dialog.py" line="142" />
         <source>A quantized KV cache needs flash attention: turn it on, or choose f16.</source>
         <translation>양자화한 KV 캐시에는 플래시 어텐션이 필요합니다. 켜거나 f16을 고르세요.</translation>
     </message>
@@ -1468,102 +1183,82 @@
 <context>
     <name>ModelsDialog</name>
     <message>
-        <location filename="../models.py" line="149" />
         <source>Models</source>
         <translation>모델</translation>
     </message>
     <message>
-        <location filename="../models.py" line="151" />
         <source>Name</source>
         <translation>이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="151" />
         <source>Size</source>
         <translation>크기</translation>
     </message>
     <message>
-        <location filename="../models.py" line="151" />
         <source>Quantization</source>
         <translation>양자화</translation>
     </message>
     <message>
-        <location filename="../models.py" line="151" />
         <source>Location</source>
         <translation>위치</translation>
     </message>
     <message>
-        <location filename="../models.py" line="153" />
         <source>Use this model</source>
         <translation>이 모델 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="154" />
         <source>Remove from list</source>
         <translation>목록에서 제거</translation>
     </message>
     <message>
-        <location filename="../models.py" line="155" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../models.py" line="156" />
         <source>Remote server (OpenAI-compatible)</source>
         <translation>원격 서버 (OpenAI 호환)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="157" />
         <source>Base URL</source>
         <translation>기본 URL</translation>
     </message>
     <message>
-        <location filename="../models.py" line="158" />
         <source>API key</source>
         <translation>API 키</translation>
     </message>
     <message>
-        <location filename="../models.py" line="159" />
         <source>Model name</source>
         <translation>모델 이름</translation>
     </message>
     <message>
-        <location filename="../models.py" line="160" />
         <source>optional</source>
         <translation>선택 사항</translation>
     </message>
     <message>
-        <location filename="../models.py" line="162" />
         <source>API keys are saved unencrypted in settings.json, readable only by your user account.</source>
         <translation>API 키는 암호화되지 않은 채 settings.json에 저장되며, 내 사용자 계정만 읽을 수 있습니다.</translation>
     </message>
     <message>
-        <location filename="../models.py" line="166" />
         <source>Add and use this server</source>
         <translation>이 서버 추가 후 사용</translation>
     </message>
     <message>
-        <location filename="../models.py" line="177" />
         <source>(in use)</source>
         <translation>(사용 중)</translation>
     </message>
     <message>
-        <location filename="../models.py" line="182" />
         <source>remote</source>
         <translation>원격</translation>
     </message>
     <message>
-        <location filename="../models.py" line="213" />
         <source>Remove the model in use?</source>
         <translation>사용 중인 모델을 제거할까요?</translation>
     </message>
     <message>
-        <location filename="../models.py" line="215" />
         <source>%1 is the model in use. Remove it from the list and unload it?</source>
         <translation>%1 모델을 지금 사용하고 있습니다. 목록에서 제거하고 메모리에서 내릴까요?</translation>
     </message>
     <message>
-        <location filename="../models.py" line="219" />
         <source>The file itself is not deleted.</source>
         <translation>파일 자체는 삭제되지 않습니다.</translation>
     </message>
@@ -1571,27 +1266,22 @@
 <context>
     <name>RecentlyDeletedDialog</name>
     <message>
-        <location filename="../file_actions.py" line="57" />
         <source>Recently deleted</source>
         <translation>최근 삭제한 대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="62" />
         <source>Deleted conversations are kept for %1 days, then erased. Choose the ones to bring back, then press Restore.</source>
         <translation>삭제한 대화는 %1일 동안 보관된 뒤 지워집니다. 되살릴 대화를 고른 뒤 복원을 누르세요.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="72" />
         <source>Untitled conversation</source>
         <translation>제목 없는 대화</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="76" />
         <source>The trash is empty.</source>
         <translation>휴지통이 비어 있습니다.</translation>
     </message>
     <message>
-        <location filename="../file_actions.py" line="80" />
         <source>Restore</source>
         <translation>복원</translation>
     </message>
@@ -1599,33 +1289,26 @@
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location filename="../settings_dialog.py" line="54" />
         <source>Settings</source>
         <translation>설정</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="55" />
         <source>Language</source>
         <translation>언어</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="56" />
         <source>Theme</source>
         <translation>테마</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="60" />
-        <location filename="../settings_dialog.py" line="66" />
         <source>System default</source>
         <translation>시스템 설정 따르기</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="67" />
         <source>Light</source>
         <translation>밝게</translation>
     </message>
     <message>
-        <location filename="../settings_dialog.py" line="68" />
         <source>Dark</source>
         <translation>어둡게</translation>
     </message>
@@ -1633,55 +1316,42 @@
 <context>
     <name>Sidebar</name>
     <message>
-        <location filename="../sidebar.py" line="239" />
-        <location filename="../sidebar.py" line="281" />
         <source>New chat</source>
         <translation>새 대화</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="240" />
         <source>Start a new conversation (Ctrl+N)</source>
         <translation>새 대화 시작 (Ctrl+N)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="241" />
         <source>Search conversations (Ctrl+F)</source>
         <translation>대화 검색 (Ctrl+F)</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="242" />
-        <location filename="../sidebar.py" line="246" />
         <source>Rename</source>
         <translation>이름 바꾸기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="243" />
-        <location filename="../sidebar.py" line="248" />
         <source>Delete</source>
         <translation>삭제</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="244" />
         <source>Conversation deleted.</source>
         <translation>대화를 삭제했습니다.</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="245" />
         <source>Undo</source>
         <translation>되돌리기</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="247" />
         <source>Export…</source>
         <translation>내보내기…</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="250" />
         <source>imported</source>
         <translation>가져옴</translation>
     </message>
     <message>
-        <location filename="../sidebar.py" line="311" />
         <source>No matches</source>
         <translation>검색 결과 없음</translation>
     </message>
@@ -1689,57 +1359,46 @@
 <context>
     <name>WelcomePage</name>
     <message>
-        <location filename="../welcome.py" line="135" />
         <source>converted here from the official checkpoint</source>
         <translation>공식 체크포인트를 이 컴퓨터에서 변환</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="141" />
         <source>Resume: %1</source>
         <translation>이어받기: %1</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="142" />
         <source>Try again: %1</source>
         <translation>다시 시도: %1</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="143" />
         <source>Open: %1</source>
         <translation>열기: %1</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="163" />
         <source>Welcome to Bllossom</source>
         <translation>블라썸에 오신 것을 환영합니다</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="166" />
         <source>A private Korean and English assistant that runs on this computer. Choose a model to begin.</source>
         <translation>이 컴퓨터에서 실행되는 한국어·영어 AI 어시스턴트입니다. 대화 내용은 밖으로 나가지 않습니다. 시작하려면 모델을 고르세요.</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="170" />
         <source>Recommended for this computer:</source>
         <translation>이 컴퓨터에 추천하는 모델:</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="171" />
         <source>Open a GGUF file…</source>
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="172" />
         <source>Convert a Hugging Face model…</source>
         <translation>Hugging Face 모델 변환…</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="173" />
         <source>Browse Bllossom models…</source>
         <translation>Bllossom 모델 둘러보기…</translation>
     </message>
     <message>
-        <location filename="../welcome.py" line="174" />
         <source>Models and remote servers…</source>
         <translation>모델 및 원격 서버…</translation>
     </message>
