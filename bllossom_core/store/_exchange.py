@@ -31,7 +31,7 @@ _MESSAGE_FIELDS = (
     "role", "text", "created_at", "updated_at", "prompt_tokens", "generated_tokens",
     "complete", "stop_reason", "error",
 )  # fmt: skip
-_OPTIONAL_MESSAGE_FIELDS = {"thinking": "", "thinking_seconds": None}
+_OPTIONAL_MESSAGE_FIELDS = {"thinking": "", "thinking_seconds": None, "dropped_messages": 0}
 """Added later: exports from older versions lack them."""
 _TEXT_FIELDS = frozenset({"title", "model", "template", "system_prompt", "text", "error"})
 
@@ -134,6 +134,9 @@ def _import_conversation(conn: sqlite3.Connection, item: dict[str, Any], now: fl
         if not isinstance(thinking, str):
             raise TypeError("thinking is not text")
         fields["thinking"] = clean(thinking)
+        dropped = fields["dropped_messages"]
+        if not isinstance(dropped, int) or isinstance(dropped, bool) or dropped < 0:
+            raise TypeError("dropped_messages is not a count")
         fields["text_search"] = search_copy(fields["text"])
         fields["thinking_search"] = search_copy(fields["thinking"])
         cursor = conn.execute(

@@ -81,6 +81,9 @@ class Message:
     thinking_seconds: float | None = None
     """How long the model thought (first thinking piece to first answer piece), or
     ``None`` when it did not think."""
+    dropped_messages: int = 0
+    """How many of the oldest messages were left out of this reply's prompt because the
+    conversation no longer fitted the context."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ CONVERSATION_COLUMNS = (
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, text, created_at, updated_at, prompt_tokens, "
-    "generated_tokens, complete, stop_reason, error, thinking, thinking_seconds"
+    "generated_tokens, complete, stop_reason, error, thinking, thinking_seconds, dropped_messages"
 )
 
 
@@ -152,4 +155,5 @@ def message_from_row(row: sqlite3.Row, sibling_ids: tuple[int, ...] | None = Non
         sibling_ids=siblings,
         thinking=row["thinking"],
         thinking_seconds=row["thinking_seconds"],
+        dropped_messages=row["dropped_messages"],
     )

@@ -123,7 +123,13 @@ AFTER UPDATE OF text, thinking, text_search, thinking_search ON messages BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: how many of the oldest messages a reply had to leave out because the
+# conversation no longer fitted the model's context (the app shows it under the reply).
+_V4 = """
+ALTER TABLE messages ADD COLUMN dropped_messages INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

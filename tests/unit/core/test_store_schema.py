@@ -55,7 +55,7 @@ def test_version_1_database_is_migrated_with_its_messages_chained(tmp_path: Path
     path = tmp_path / "old.sqlite3"
     make_v1_database(path)
     with ConversationStore(path) as store:
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         conversation = store.get_conversation(1)
         assert conversation.title == "옛 대화" and conversation.model == "old.gguf"
         assert conversation.settings.temperature == 0.5 and conversation.template is None
@@ -65,6 +65,7 @@ def test_version_1_database_is_migrated_with_its_messages_chained(tmp_path: Path
         ]  # fmt: skip
         assert [m.parent_id for m in thread] == [None, thread[0].id, thread[1].id]
         assert all(m.complete and m.updated_at == m.created_at for m in thread)
+        assert all(m.dropped_messages == 0 for m in thread)
         assert [m.created_at for m in thread] == [110.0, 120.0, 130.0]
         assert store.thread(2) == []
         # Old text is searchable and the new features work on old conversations.
@@ -162,3 +163,24 @@ def test_programming_errors_are_not_disguised(tmp_path: Path) -> None:
         store.close()
         with pytest.raises(RuntimeError, match="closed"):
             store.list_conversations()
+
+
+def test_a_reply_remembers_how_many_old_messages_it_left_out(tmp_path: Path) -> None:
+    """Version 4: the count of messages that no longer fitted the context is kept with
+    the reply (the app shows it under the reply), and travels through export/import."""
+    from bllossom_core.types import GenerationStats
+
+    with ConversationStore(tmp_path / "c.sqlite3") as store:
+        conversation = store.create_conversation("long")
+        store.add_message(conversation.id, "user", "질문")
+        writer = store.start_reply(conversation.id)
+        writer.append("답")
+        reply = writer.finish(GenerationStats(dropped_messages=6, stop_reason="length"))
+        assert reply.dropped_messages == 6 and reply.stop_reason == "length"
+        assert store.thread(conversation.id)[-1].dropped_messages == 6
+        exported = store.export_json([conversation.id])
+        copy = store.import_json(exported)[0]
+        assert store.thread(copy)[-1].dropped_messages == 6
+        broken = exported.replace('"dropped_messages": 6', '"dropped_messages": -1')
+        with pytest.raises(Exception, match="dropped_messages"):
+            store.import_json(broken)

@@ -75,7 +75,7 @@ def test_version_2_database_gains_thinking_and_keeps_everything(tmp_path: Path) 
     path = tmp_path / "v2.sqlite3"
     make_v2_database(path)
     with ConversationStore(path) as store:
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         thread = store.thread(1)
         assert [m.text for m in thread][-2:] == ["second question", "version two reply"]
         assert all(m.thinking == "" and m.thinking_seconds is None for m in thread)
@@ -92,7 +92,7 @@ def test_version_2_database_gains_thinking_and_keeps_everything(tmp_path: Path) 
         reply = store.get_message(writer.message_id)
         assert (reply.text, reply.thinking) == ("새 답변", "The user asks again.")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
     conn.close()
