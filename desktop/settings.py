@@ -3,23 +3,44 @@
 Plain data, no Qt: the window stores its geometry as base64 strings here too, so a
 single file (inside ``BLLOSSOM_HOME`` in tests) holds everything the app remembers.
 Writes are atomic (bllossom_core.fileio) so a killed app never leaves a torn file.
+
+Remote servers' API keys go to the system keyring (:mod:`bllossom_core.api_keys`);
+the file keeps a key only when no keyring would take it (``key_storage == "file"``),
+and a key found there is moved into the keyring as soon as one is available.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from bllossom_core import api_keys
+from bllossom_core.api_keys import KeyStorage
+from bllossom_core.errors import StorageError
 from bllossom_core.fileio import atomic_write_text
 from bllossom_core.paths import settings_path
+
+log = logging.getLogger(__name__)
 
 Language = Literal["system", "ko", "en"]
 ThemeChoice = Literal["system", "light", "dark"]
 NEW_CONVERSATION_KEY = "new"
 SETTINGS_FILE_MODE = 0o600
-"""settings.json may hold API keys: readable and writable by its owner only."""
+"""settings.json may hold API keys (no keyring): readable and writable by its owner only."""
+
+
+def _make_private(path: Path) -> None:
+    try:
+        if stat.S_IMODE(path.stat().st_mode) & ~SETTINGS_FILE_MODE:
+            path.chmod(SETTINGS_FILE_MODE)
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # not the owner: the write below says what is wrong
+        log.warning("could not make %s private: %s", path, error)
 
 
 @dataclass
@@ -31,6 +52,10 @@ class RegisteredModel:
     """The GGUF file; empty for a remote endpoint."""
     base_url: str = ""
     api_key: str = ""
+    """In memory only while the key is in the keyring (``key_storage``)."""
+    key_storage: str = ""
+    """Where ``api_key`` is kept: a :class:`~bllossom_core.api_keys.KeyStorage` value,
+    or "" when there is no key."""
     remote_model: str = ""
     size_bytes: int = 0
     quantization: str = ""
@@ -62,6 +87,12 @@ class AppSettings:
     last_conversation: str = ""
     model_settings: dict[str, Any] = field(default_factory=dict)
     """How local models are loaded (:class:`bllossom_core.model_settings.ModelSettings`)."""
+
+    def __post_init__(self) -> None:
+        # server URL -> the key the keyring holds for it (what was read or written), so
+        # that saving touches the keyring only when a key changed. Not a field: never
+        # written to the file.
+        self._in_keyring: dict[str, str] = {}
 
     # ------------------------------------------------------------------ models
     def register_model(self, model: RegisteredModel) -> None:
@@ -97,7 +128,13 @@ class AppSettings:
         ]
         if not isinstance(values.get("drafts", {}), dict):
             values["drafts"] = {}
-        return cls(**values)
+        settings = cls(**values)
+        if settings._read_keys():
+            try:  # a plain key moved into the keyring: take it out of the file now
+                settings.save(path)
+            except (OSError, StorageError) as error:
+                log.warning("could not rewrite the settings without the API key: %s", error)
+        return settings
 
     def save(self, path: Path | None = None) -> None:
         """Write the settings atomically (the project's one atomic writer).
@@ -107,6 +144,62 @@ class AppSettings:
         """
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(asdict(self), ensure_ascii=False, indent=2)
-        # Remote API keys may be stored here: only the user may read the file.
+        self._store_keys()
+        data = asdict(self)
+        for model in data["models"]:
+            if model["key_storage"] == KeyStorage.KEYRING:
+                model["api_key"] = ""
+        payload = json.dumps(data, ensure_ascii=False, indent=2)
+        # Remote API keys may be stored here (no keyring): only the user may read the file.
+        # A replaced file keeps its permissions, so an older, wider one is narrowed first.
+        _make_private(path)
         atomic_write_text(path, payload, overwrite=True, mode=SETTINGS_FILE_MODE)
+
+    # ------------------------------------------------------------------ API keys
+    def _read_keys(self) -> bool:
+        """Fill in the keys kept in the keyring; move plain keys into it when it takes
+        them. True when a plain key was moved (the file must be rewritten)."""
+        moved = False
+        for model in self.models:
+            if not model.is_remote:
+                continue
+            if model.key_storage == KeyStorage.KEYRING:
+                key = api_keys.load_key(model.base_url)
+                if key is None:  # locked or gone: the key is missing for this session
+                    log.warning("the API key of %s is not in the keyring", model.base_url)
+                    continue
+                model.api_key = key
+                self._in_keyring[model.base_url] = key
+            elif model.api_key:
+                moved = self._store_key(model) or moved
+        return moved
+
+    def _store_keys(self) -> None:
+        """Put new or changed keys into the keyring (or mark them for the file) and
+        delete the keyring's keys of servers removed or no longer given one."""
+        keep: set[str] = set()
+        for model in self.models:
+            if not model.is_remote:
+                continue
+            if model.key_storage == KeyStorage.KEYRING and not model.api_key:
+                keep.add(model.base_url)  # unreadable this session: keep it for the next
+            elif model.api_key:
+                self._store_key(model)
+                if model.key_storage == KeyStorage.KEYRING:
+                    keep.add(model.base_url)
+            else:
+                model.key_storage = ""
+        for server in [s for s in self._in_keyring if s not in keep]:
+            api_keys.forget_key(server)
+            del self._in_keyring[server]
+
+    def _store_key(self, model: RegisteredModel) -> bool:
+        """Keep ``model``'s key in the keyring if it takes it; True when it was written."""
+        if self._in_keyring.get(model.base_url) == model.api_key:
+            model.key_storage = KeyStorage.KEYRING.value
+            return False
+        model.key_storage = api_keys.save_key(model.base_url, model.api_key).value
+        if model.key_storage != KeyStorage.KEYRING:
+            return False
+        self._in_keyring[model.base_url] = model.api_key
+        return True
