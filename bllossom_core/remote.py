@@ -423,7 +423,9 @@ class RemoteEngine:
             return
         try:
             offered = self.list_models(cancel)
-        except RemoteError:
+        except RemoteError as error:
+            if error.code is ErrorCode.SERVER_UNREACHABLE:
+                return  # the reply fails the same way; ask again once the server is back
             offered = []
         if cancel.cancelled:
             return  # ask again next time

@@ -75,8 +75,8 @@ class Handler(BaseHTTPRequestHandler):
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, script: Script):
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, script: Script, port: int = 0):
+        super().__init__(("127.0.0.1", port), Handler)
         self.script = script
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.release = threading.Event()
@@ -372,3 +372,23 @@ def test_cancel_unblocks_a_stalled_close_delimited_response(
     worker.join(timeout=10)  # far below the 60 s read timeout
     assert not worker.is_alive(), "cancel did not unblock the read"
     assert pieces == ["first"] and stream.stats.stop_reason == "cancelled"
+
+
+def test_a_server_down_at_the_first_message_gets_its_model_named_once_back() -> None:
+    # The model is looked up with the first message; a server not running then must
+    # not leave the engine sending no model name for good (vLLM refuses that).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = RemoteEngine(f"http://127.0.0.1:{port}/v1", connect_timeout_s=5)
+    with pytest.raises(RemoteError, match="Could not connect"):
+        engine.stream_chat(HELLO, GenerationSettings())
+    server = FakeServer(happy_script, port=port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()  # fmt: skip
+    try:
+        assert "".join(engine.stream_chat(HELLO, GenerationSettings())) == "안녕하세요! Hello"
+        assert json.loads(server.requests[-1][3])["model"] == "bllossom-70b"
+    finally:
+        server.shutdown()
+        server.server_close()
