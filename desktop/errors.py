@@ -250,6 +250,21 @@ def describe_error(error: BaseException) -> tuple[str, str]:
     )
 
 
+def connection_failure(error: BaseException, address: str) -> str:
+    """The headline for a failed connection test of the server at ``address`` (host:port),
+    chosen by the error's code: it names the server, which the generic one cannot."""
+    code = error.code if isinstance(error, BllossomError) else None
+    if code is ErrorCode.SERVER_UNREACHABLE:
+        return translate("Errors", "Could not connect to %1.").replace("%1", address)
+    if code is ErrorCode.AUTH_FAILED:
+        return translate("Errors", "The server at %1 refused the API key.").replace("%1", address)
+    if code is ErrorCode.SERVER_ERROR:
+        return translate(
+            "Errors", "The server at %1 did not answer as an OpenAI-compatible API."
+        ).replace("%1", address)
+    return describe_error(error)[0]
+
+
 def error_detail(error: BaseException) -> str:
     """The specific sentences: which file, what is wrong, what to do (the core's words)."""
     if isinstance(error, BllossomError):

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from desktop.i18n import is_language_change
+from desktop.ops import OpRunner
 from desktop.qt import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QEvent,
-    QFormLayout,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QLocale,
     QMessageBox,
     QPushButton,
@@ -26,6 +24,7 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
+from desktop.remote_server_form import RemoteServerForm
 from desktop.settings import RegisteredModel
 
 _WORD = re.compile(r"[^\W_]+")
@@ -90,11 +89,14 @@ class ModelsDialog(QDialog):
         current: str,
         parent: QWidget | None = None,
         loaded: str = "",
+        ops: OpRunner | None = None,
     ):
         """``current``: the key of the model shown as in use; ``loaded``: the key of the
-        model loaded now ("" when none), which asks before it is removed."""
+        model loaded now ("" when none), which asks before it is removed; ``ops``: the
+        app's operation runner, for the remote server's connection test (the dialog
+        makes its own without it)."""
         super().__init__(parent)
-        self.resize(760, 440)
+        self.resize(760, 560)
         self._models = list(models)
         self._current = current
         self._loaded = loaded
@@ -120,25 +122,10 @@ class ModelsDialog(QDialog):
             row.addWidget(button)
         row.addStretch(1)
         layout.addLayout(row)
-        self.remote_title = QLabel(self)
-        font = self.remote_title.font()
-        font.setBold(True)
-        self.remote_title.setFont(font)
-        layout.addWidget(self.remote_title)
-        form = QFormLayout()
-        self.url_label, self.key_label, self.name_label = QLabel(self), QLabel(self), QLabel(self)
-        self.url_edit = QLineEdit(self)
-        self.url_edit.setPlaceholderText("http://localhost:8080/v1")
-        self.key_edit = QLineEdit(self)
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.name_edit = QLineEdit(self)
-        form.addRow(self.url_label, self.url_edit)
-        form.addRow(self.key_label, self.key_edit)
-        form.addRow(self.name_label, self.name_edit)
-        layout.addLayout(form)
-        self.add_remote_button = QPushButton(self)
-        self.add_remote_button.clicked.connect(self._add_remote)
-        layout.addWidget(self.add_remote_button)
+        self.remote = RemoteServerForm(ops or OpRunner(parent=self), self)
+        self.remote.added.connect(self._add_remote)
+        self.url_edit, self.key_edit = self.remote.url_edit, self.remote.key_edit
+        layout.addWidget(self.remote)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
@@ -153,17 +140,6 @@ class ModelsDialog(QDialog):
         self.use_button.setText(self.tr("Use this model"))
         self.remove_button.setText(self.tr("Remove from list"))
         self.open_button.setText(self.tr("Open a GGUF file…"))
-        self.remote_title.setText(self.tr("Remote server (OpenAI-compatible)"))
-        self.url_label.setText(self.tr("Base URL"))
-        self.key_label.setText(self.tr("API key"))
-        self.name_label.setText(self.tr("Model name"))
-        self.key_edit.setPlaceholderText(self.tr("optional"))
-        key_note = self.tr(
-            "API keys are saved unencrypted in settings.json, readable only by your user account."
-        )
-        self.key_edit.setToolTip(key_note)
-        self.key_label.setToolTip(key_note)
-        self.add_remote_button.setText(self.tr("Add and use this server"))
         self._fill()
 
     def changeEvent(self, event: QEvent) -> None:
@@ -239,14 +215,10 @@ class ModelsDialog(QDialog):
         self.model_removed.emit(model.key)
         self._fill()
 
-    def _add_remote(self) -> None:
-        url = self.url_edit.text().strip()
-        if not url:
-            self.url_edit.setFocus()
-            return
-        name = self.name_edit.text().strip()
-        model = RegisteredModel(
-            name=name or url, base_url=url, api_key=self.key_edit.text().strip(), remote_model=name
-        )
+    def _add_remote(self, model: RegisteredModel) -> None:
         self.model_chosen.emit(model)
         self.accept()
+
+    def done(self, result: int) -> None:
+        self.remote.cancel()  # a connection test still waiting is of no use any more
+        super().done(result)

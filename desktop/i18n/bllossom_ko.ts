@@ -16,6 +16,14 @@
         <translation>모델이 준비되면 메시지를 보냅니다.</translation>
     </message>
     <message>
+        <source>Summarizing the conversation…</source>
+        <translation>대화를 요약하는 중…</translation>
+    </message>
+    <message>
+        <source>A new chat starts from the summary (its system prompt, in the conversation settings).</source>
+        <translation>요약으로 새 대화를 시작합니다(요약은 대화 설정의 시스템 프롬프트에 있습니다).</translation>
+    </message>
+    <message>
         <source>The model could not be loaded, so the message was not sent.</source>
         <translation>모델을 불러오지 못해 메시지를 보내지 않았습니다.</translation>
     </message>
@@ -686,7 +694,7 @@
     </message>
     <message>
         <source>Stopped.</source>
-        <translation>멈췄습니다.</translation>
+        <translation>중지됨.</translation>
     </message>
     <message>
         <source>Nothing was left half-written.</source>
@@ -707,6 +715,18 @@
     <message>
         <source>This is a bug in Bllossom; please report it with the details below.</source>
         <translation>블라썸의 버그입니다. 아래 내용을 함께 알려 주세요.</translation>
+    </message>
+    <message>
+        <source>Could not connect to %1.</source>
+        <translation>%1에 연결할 수 없습니다.</translation>
+    </message>
+    <message>
+        <source>The server at %1 refused the API key.</source>
+        <translation>%1 서버가 API 키를 거부했습니다.</translation>
+    </message>
+    <message>
+        <source>The server at %1 did not answer as an OpenAI-compatible API.</source>
+        <translation>%1 서버가 OpenAI 호환 API로 응답하지 않았습니다.</translation>
     </message>
     <message>
         <source>Bllossom</source>
@@ -1039,14 +1059,6 @@
         <source>Next version</source>
         <translation>다음 버전</translation>
     </message>
-    <message>
-        <source>The reply stopped early: %1</source>
-        <translation>답변이 중간에 멈췄습니다: %1</translation>
-    </message>
-    <message>
-        <source>This reply was interrupted.</source>
-        <translation>이 답변은 도중에 중단되었습니다.</translation>
-    </message>
 </context>
 <context>
     <name>ModelDownloads</name>
@@ -1215,34 +1227,6 @@
         <translation>GGUF 파일 열기…</translation>
     </message>
     <message>
-        <source>Remote server (OpenAI-compatible)</source>
-        <translation>원격 서버 (OpenAI 호환)</translation>
-    </message>
-    <message>
-        <source>Base URL</source>
-        <translation>기본 URL</translation>
-    </message>
-    <message>
-        <source>API key</source>
-        <translation>API 키</translation>
-    </message>
-    <message>
-        <source>Model name</source>
-        <translation>모델 이름</translation>
-    </message>
-    <message>
-        <source>optional</source>
-        <translation>선택 사항</translation>
-    </message>
-    <message>
-        <source>API keys are saved unencrypted in settings.json, readable only by your user account.</source>
-        <translation>API 키는 암호화되지 않은 채 settings.json에 저장되며, 내 사용자 계정만 읽을 수 있습니다.</translation>
-    </message>
-    <message>
-        <source>Add and use this server</source>
-        <translation>이 서버 추가 후 사용</translation>
-    </message>
-    <message>
         <source>(in use)</source>
         <translation>(사용 중)</translation>
     </message>
@@ -1284,6 +1268,120 @@
     <message>
         <source>Restore</source>
         <translation>복원</translation>
+    </message>
+</context>
+<context>
+    <name>RemoteServerForm</name>
+    <message>
+        <source>Remote server (OpenAI-compatible)</source>
+        <translation>원격 서버 (OpenAI 호환)</translation>
+    </message>
+    <message>
+        <source>Base URL</source>
+        <translation>기본 URL</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>API 키</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>모델</translation>
+    </message>
+    <message>
+        <source>optional</source>
+        <translation>선택 사항</translation>
+    </message>
+    <message>
+        <source>test the connection to list them</source>
+        <translation>연결을 테스트하면 목록이 채워집니다</translation>
+    </message>
+    <message>
+        <source>The key is saved in the system keyring.</source>
+        <translation>키는 시스템 키링에 저장됩니다.</translation>
+    </message>
+    <message>
+        <source>No system keyring found: the key is saved in a file readable only by you (settings.json, unencrypted).</source>
+        <translation>시스템 키링이 없습니다. 키는 나만 읽을 수 있는 파일(settings.json, 암호화되지 않음)에 저장됩니다.</translation>
+    </message>
+    <message>
+        <source>Test connection</source>
+        <translation>연결 테스트</translation>
+    </message>
+    <message>
+        <source>Add and use this server</source>
+        <translation>이 서버 추가 후 사용</translation>
+    </message>
+    <message>
+        <source>Connecting to %1…</source>
+        <translation>%1에 연결하는 중…</translation>
+    </message>
+    <message>
+        <source>Connected. The server serves one model and does not name it.</source>
+        <translation>연결되었습니다. 서버가 이름 없는 모델 하나를 제공합니다.</translation>
+    </message>
+    <message>
+        <source>Connected. The server offers 1 model.</source>
+        <translation>연결되었습니다. 서버가 모델 1개를 제공합니다.</translation>
+    </message>
+    <message>
+        <source>Connected. The server offers %1 models: choose one above.</source>
+        <translation>연결되었습니다. 서버가 모델 %1개를 제공합니다. 위에서 하나를 고르세요.</translation>
+    </message>
+</context>
+<context>
+    <name>ReplyNotes</name>
+    <message>
+        <source>The reply stopped early: %1</source>
+        <translation>답변이 중간에 멈췄습니다: %1</translation>
+    </message>
+    <message>
+        <source>This reply was interrupted.</source>
+        <translation>이 답변은 중단되었습니다.</translation>
+    </message>
+    <message>
+        <source>Stopped.</source>
+        <translation>중지됨.</translation>
+    </message>
+    <message>
+        <source>Stopped before any text.</source>
+        <translation>글이 나오기 전에 중지됨.</translation>
+    </message>
+    <message>
+        <source>The reply reached the length limit.</source>
+        <translation>답변이 길이 제한에 도달했습니다.</translation>
+    </message>
+    <message>
+        <source>The model gave an empty reply.</source>
+        <translation>모델이 빈 답변을 했습니다.</translation>
+    </message>
+    <message>
+        <source>The oldest %1 messages no longer fit in the %2-token context and were left out of this reply.</source>
+        <translation>가장 오래된 메시지 %1개가 %2토큰 컨텍스트에 더 이상 들어가지 않아 이 답변에서 빠졌습니다.</translation>
+    </message>
+    <message>
+        <source>The oldest %1 messages no longer fit in the model's context and were left out of this reply.</source>
+        <translation>가장 오래된 메시지 %1개가 모델의 컨텍스트에 더 이상 들어가지 않아 이 답변에서 빠졌습니다.</translation>
+    </message>
+    <message>
+        <source>Continue</source>
+        <translation>이어서 쓰기</translation>
+    </message>
+    <message>
+        <source>Write more of this reply</source>
+        <translation>이 답변을 이어서 씁니다</translation>
+    </message>
+    <message>
+        <source>Raise the context size…</source>
+        <translation>컨텍스트 크기 늘리기…</translation>
+    </message>
+    <message>
+        <source>New chat from a summary</source>
+        <translation>요약으로 새 대화</translation>
+    </message>
+    <message>
+        <source>Start a new chat that begins with a summary of this one</source>
+        <translation>이 대화의 요약으로 시작하는 새 대화를 엽니다</translation>
     </message>
 </context>
 <context>
@@ -1354,6 +1452,29 @@
     <message>
         <source>No matches</source>
         <translation>검색 결과 없음</translation>
+    </message>
+</context>
+<context>
+    <name>ThinkingPanel</name>
+    <message>
+        <source>Thinking…</source>
+        <translation>생각하는 중…</translation>
+    </message>
+    <message>
+        <source>Thoughts</source>
+        <translation>생각</translation>
+    </message>
+    <message>
+        <source>Thought for %1 s</source>
+        <translation>%1초 동안 생각함</translation>
+    </message>
+    <message>
+        <source>Hide the model's thinking</source>
+        <translation>모델의 생각 숨기기</translation>
+    </message>
+    <message>
+        <source>Show the model's thinking</source>
+        <translation>모델의 생각 보기</translation>
     </message>
 </context>
 <context>

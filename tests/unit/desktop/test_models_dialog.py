@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
+import pytest
+from keyring.backends import fail
+
 from bllossom_core.hardware import HardwareInfo
-from bllossom_core.store import ConversationStore
 from desktop.models import ModelsDialog, format_size, model_display_name
 from desktop.qt import QMessageBox
 from desktop.settings import AppSettings, RegisteredModel
 from tests.unit.desktop.scripted import ScriptedEngine, use_engine
+
+
+@pytest.fixture(autouse=True)
+def no_real_keyring() -> Iterator[None]:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
 
 
 def test_lists_models_and_switches(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -120,31 +132,3 @@ def test_removing_the_model_in_use_asks_and_unloads_it(qtbot, make_window) -> No
     saved = AppSettings.load()
     assert saved.models == [] and saved.last_model == ""
     assert window.status.model_label.text() == "" or "tiny" not in window.status.model_label.text()
-
-
-def test_remote_endpoint_is_registered_and_used(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    window = make_window()
-    window.models.show_models_dialog()
-    dialog = window.findChild(ModelsDialog)
-    dialog.url_edit.setText("http://127.0.0.1:9/v1")
-    dialog.key_edit.setText("sk-test")
-    dialog.name_edit.setText("bllossom-remote")
-    dialog.add_remote_button.click()
-    qtbot.waitUntil(lambda: window.models.engine is not None, timeout=10_000)
-    assert window.models.engine.device.backend == "remote"
-    assert window.status.device_label.text() == "Remote server"
-    saved = AppSettings.load()
-    assert saved.last_model == "http://127.0.0.1:9/v1"
-    assert (
-        saved.models[0].api_key == "sk-test" and saved.models[0].remote_model == "bllossom-remote"
-    )
-    # Nothing listens there: the error says so, and as the reply could not start nothing
-    # was stored; the question stays in the input box to send again.
-    window.chat.input.setPlainText("들리나요?")
-    window.chat.input.submit()
-    qtbot.waitUntil(lambda: not window.busy, timeout=30_000)
-    box = window.findChild(QMessageBox, "errorBox")
-    assert box is not None and "Could not connect to the server." in box.text()
-    assert "127.0.0.1:9" in box.text()
-    assert window.chat.input.toPlainText() == "들리나요?"
-    assert ConversationStore().list_conversations() == []
