@@ -18,6 +18,7 @@ import importlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +284,23 @@ class LocalEngine:
         settings: GenerationSettings,
         cancel: CancelToken | None = None,
     ) -> LocalStream:
-        """Start a reply; a conversation that cannot fit raises :class:`InputError` here."""
+        """Start a reply; a conversation that cannot fit raises :class:`InputError` here.
+
+        A last message from the assistant is a reply to continue (one cut at the length
+        limit): the prompt is the conversation before it, ending where the assistant's
+        reply begins, followed by that reply's text, so the model writes on from there.
+        """
+        continued: list[int] = []
+        if messages and messages[-1].role == "assistant":
+            continued = self._vocab.tokenize(messages[-1].content, special=False)
+            messages = messages[:-1]
         reply_room = max(1, min(settings.max_tokens, self.context_size // 4))
-        prompt, dropped = self.fit_prompt(messages, reply_room)
+        prompt, dropped = self.fit_prompt(messages, reply_room + len(continued))
+        if continued:
+            # A prompt that opens a think block gets it closed: the text continued is answer.
+            opened = self.opens_thinking(prompt)
+            tag = self._vocab.tokenize(f"\n{THINK_CLOSE}\n\n", special=True) if opened else []
+            prompt = replace(prompt, ids=[*prompt.ids, *tag, *continued])
         stream = self.stream_prompt_ids(prompt, settings, cancel)
         stream.stats.dropped_messages = dropped
         return stream

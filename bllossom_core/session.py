@@ -131,7 +131,10 @@ class Reply:
             self._stream.close()
             if self.message is None and self.error is None and not writer.closed:
                 # Reached on a normal end, a stop, and when the consumer abandons the loop.
-                self.message = writer.finish(self._stream.stats)
+                stats = self._stream.stats
+                if self._cancel.cancelled and stats.stop_reason == "stop":
+                    stats.stop_reason = "cancelled"  # left the loop before the engine saw it
+                self.message = writer.finish(stats)
 
     def run(self, on_piece: Callable[[ReplyPiece], None] | None = None) -> Message:
         """Stream the whole reply, calling ``on_piece`` for each piece; the saved reply."""
@@ -223,7 +226,7 @@ class ChatSession:
     def set_options(self, options: ConversationOptions) -> ConversationOptions:
         """Change system prompt, template and sampling, checked the one way every front
         end checks them (``max_tokens`` against the loaded model's context)."""
-        check_settings(options.settings, context_size=self._context_size())
+        check_settings(options.settings, context_size=self.context_size)
         options = replace(options, system_prompt=options.system_prompt or None)
         if self._conversation_id is None:
             self._new_options = options
@@ -282,16 +285,75 @@ class ChatSession:
             )
         self._require_own(original.conversation_id)
         history = self._history_up_to(original.parent_id)
+        return self._rewrite(original, history, self.store.regenerate, cancel)
+
+    def continue_reply(self, message_id: int, cancel: CancelToken | None = None) -> Reply:
+        """Write more of reply ``message_id`` (one cut at the length limit), appended to it.
+
+        The model gets the conversation up to the reply and the reply's text so far as
+        the start of its answer (a reasoning model's earlier thinking is not sent back).
+        """
+        original = self.store.get_message(message_id)
+        if original.role != "assistant" or not original.text:
+            raise InputError(
+                f"Message {message_id} is not a reply with text, so there is nothing to continue.",
+                code=ErrorCode.NOTHING_TO_REPLY,
+            )
+        self._require_own(original.conversation_id)
+        history = self._history_up_to(original.parent_id)
+        history.append(ChatMessage("assistant", original.text))
+        return self._rewrite(original, history, self.store.continue_reply, cancel)
+
+    def _rewrite(
+        self,
+        original: Message,
+        history: list[ChatMessage],
+        open_writer: Callable[[int], ReplyWriter],
+        cancel: CancelToken | None,
+    ) -> Reply:
+        """Start a reply that writes into (or beside) the stored reply ``original``."""
         engine = self._engine()
         cancel = cancel or CancelToken()
         stream = engine.stream_chat(history, self.options.settings, cancel)
         try:
             self._record_model(original.conversation_id, engine)
-            writer = self.store.regenerate(message_id)
+            writer = open_writer(original.id)
         except BaseException:
             stream.close()
             raise
         return Reply(stream, writer, cancel, None)
+
+    def summarize(self, cancel: CancelToken | None = None) -> str:
+        """The model's summary of the branch shown (nothing is stored): for a conversation
+        that no longer fits the context, to start a new one from (see
+        :meth:`start_from_summary`)."""
+        if self._conversation_id is None:
+            raise InputError("There is nothing to summarize yet.", code=ErrorCode.NOTHING_TO_REPLY)
+        history = self.store.chat_messages(self._conversation_id)
+        stream = self._engine().stream_chat(
+            [*history, ChatMessage("user", SUMMARY_REQUEST)], self.options.settings, cancel
+        )
+        try:
+            answer = [piece.text for piece in _pieces(stream) if piece.kind == "answer"]
+        finally:
+            stream.close()
+        return "".join(answer).strip()
+
+    def start_from_summary(self, summary: str) -> int:
+        """A new conversation with this one's options whose system prompt carries
+        ``summary``; its id (open it with a new session)."""
+        if self._conversation_id is None:
+            raise InputError("There is nothing to summarize yet.", code=ErrorCode.NOTHING_TO_REPLY)
+        conversation = self.store.get_conversation(self._conversation_id)
+        options = self.options
+        system = f"{SUMMARY_HEADING}\n{summary}"
+        if options.system_prompt:
+            system = f"{options.system_prompt}\n\n{system}"
+        title = f"{conversation.title} (…)" if conversation.title else ""
+        return self.store.create_conversation(
+            title, model=conversation.model, template=options.template, system_prompt=system,
+            settings=options.settings,
+        ).id  # fmt: skip
 
     def switch_version(self, message_id: int) -> list[Message]:
         """Show the branch through ``message_id``; returns the new thread."""
@@ -371,7 +433,10 @@ class ChatSession:
             )
         return self.engine
 
-    def _context_size(self) -> int | None:
+    @property
+    def context_size(self) -> int | None:
+        """The loaded model's context in tokens, when the engine knows it (a remote
+        server's is not reported)."""
         size = getattr(self.engine, "context_size", None)
         return size if isinstance(size, int) else None
 
@@ -384,6 +449,13 @@ class ChatSession:
         if not text.strip():
             raise InputError("The message is empty.", code=ErrorCode.NOTHING_TO_REPLY)
 
+
+SUMMARY_REQUEST = (
+    "Summarize our conversation so far so that it can go on in a new chat: the topics, "
+    "facts, names, numbers and decisions that matter, in a few short paragraphs, in the "
+    "language we have been using."
+)
+SUMMARY_HEADING = "Summary of the earlier conversation:"
 
 _ACTIVE_LEAF = object()
 """``parent`` placeholder: below the conversation's active leaf (the store's default)."""

@@ -44,6 +44,10 @@ def shown_message(message: Message) -> ShownMessage:
         complete=message.complete,
         error=message.error,
         created_at=message.created_at,
+        stop_reason=message.stop_reason,
+        thinking=message.thinking,
+        thinking_seconds=message.thinking_seconds,
+        dropped_messages=message.dropped_messages,
     )
 
 
@@ -87,6 +91,7 @@ class ChatController(QObject):
         self.editing_message_id: int | None = None
         self._edit_draft: str | None = None
         self._reply_op: Op[_ReplyEnded] | None = None
+        self._summary_op: Op[int] | None = None
         self._queued_text: str | None = None
         self._open_sequence = 0
         self._shown_draft_key: str | None = None
@@ -103,6 +108,8 @@ class ChatController(QObject):
         page.view.edit_requested.connect(self.start_edit)
         page.view.regenerate_requested.connect(self.regenerate)
         page.view.version_requested.connect(self.switch_version)
+        page.view.continue_requested.connect(self.continue_reply)
+        page.view.summary_chat_requested.connect(self.new_from_summary)
         models.engine_changed.connect(self._on_engine_changed)
         models.loading_changed.connect(self._on_loading_changed)
 
@@ -114,7 +121,7 @@ class ChatController(QObject):
     @property
     def busy(self) -> bool:
         """A reply is being written (or about to start): editing actions wait."""
-        return self._reply_op is not None
+        return self._reply_op is not None or self._summary_op is not None
 
     def options(self) -> ConversationOptions:
         return self.session.options
@@ -241,6 +248,51 @@ class ChatController(QObject):
         session = self.session
         self._run_reply(lambda ctx: session.regenerate(message_id, cancel=ctx.cancel))
 
+    def continue_reply(self, message_id: int) -> None:
+        """Write more of a reply cut at the length limit, into the same message."""
+        if self.busy:
+            return
+        if self._models.engine is None or self._models.loading is not None:
+            self._context.status.showMessage(self._no_model_text(), 8000)
+            return
+        session = self.session
+        self._run_reply(lambda ctx: session.continue_reply(message_id, cancel=ctx.cancel))
+
+    def new_from_summary(self, _message_id: int) -> None:
+        """A conversation that no longer fits goes on in a new chat, which starts from the
+        model's summary of it (its system prompt)."""
+        if self.busy:
+            return
+        if self._models.engine is None or self._models.loading is not None:
+            self._context.status.showMessage(self._no_model_text(), 8000)
+            return
+        session = self.session
+        self.page.set_generating(True)
+        self.busy_changed.emit(True)
+        self._context.status.showMessage(self.tr("Summarizing the conversation…"))
+
+        def summarize(ctx: OpContext) -> int:
+            return session.start_from_summary(session.summarize(cancel=ctx.cancel))
+
+        def opened(conversation_id: int) -> None:
+            self._summary_op = None
+            self.page.set_generating(False)
+            self.busy_changed.emit(False)
+            self.conversations_changed.emit()
+            self.open(conversation_id)
+            self._context.status.showMessage(
+                self.tr("A new chat starts from the summary (its system prompt, in the "
+                        "conversation settings)."), 10000)  # fmt: skip
+
+        def failed(error: BaseException) -> None:
+            self._summary_op = None
+            self.page.set_generating(False)
+            self.busy_changed.emit(False)
+            self._context.status.clearMessage()
+            self._context.show_error(error)
+
+        self._summary_op = self._context.ops.run("summary", summarize, opened, failed)
+
     def _run_reply(
         self, start: Callable[[OpContext], Reply], restore_text: str | None = None
     ) -> None:
@@ -265,8 +317,8 @@ class ChatController(QObject):
             if isinstance(value, _ReplyStarted):
                 started.append(value)
                 self._on_reply_started(value, restore_text is not None)
-            elif isinstance(value, ReplyPiece) and value.kind == "answer":
-                self.page.view.add_piece(value.text)
+            elif isinstance(value, ReplyPiece):
+                self.page.view.add_piece(value.text, thinking=value.kind == "thinking")
 
         def failed(error: BaseException) -> None:
             self._end_reply()
@@ -314,13 +366,15 @@ class ChatController(QObject):
         self.busy_changed.emit(False)
 
     def stop(self) -> None:
-        if self._reply_op is not None:
-            self._reply_op.cancel()
+        for op in (self._reply_op, self._summary_op):
+            if op is not None:
+                op.cancel()
 
     def _on_engine_changed(self) -> None:
         model = self._models.model
         self.session.engine = self._models.engine
         self.session.model_name = model.key if model else None
+        self.page.view.set_context_size(self.session.context_size)
         if self._queued_text is not None and self._models.engine is not None:
             self._queued_text = None
             self._context.status.clearMessage()

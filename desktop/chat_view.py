@@ -9,6 +9,7 @@ scrolled up.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, replace
 
 from desktop.i18n import is_language_change
@@ -38,6 +39,7 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
+from desktop.reply_parts import ReplyNotes, ReplyState, ThinkingPanel
 from desktop.sidebar import short_when
 from desktop.theme import Colors, current_colors, monospace_family
 
@@ -68,6 +70,10 @@ class ShownMessage:
     error: str | None = None
     created_at: float = 0.0
     """Unix seconds; 0 for a message not stored yet (no time is shown)."""
+    stop_reason: str | None = None
+    thinking: str = ""
+    thinking_seconds: float | None = None
+    dropped_messages: int = 0
 
 
 def markdown_renderer(copy_label: str) -> MarkdownRenderer:
@@ -225,11 +231,27 @@ class MessageWidget(QFrame):
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
     version_requested = Signal(int)
+    continue_requested = Signal(int)
+    raise_context_requested = Signal()
+    summary_chat_requested = Signal(int)
 
-    def __init__(self, message: ShownMessage, renderer: MarkdownRenderer, parent: QWidget) -> None:
+    def __init__(
+        self,
+        message: ShownMessage,
+        renderer: MarkdownRenderer,
+        parent: QWidget,
+        context_size: int | None = None,
+    ) -> None:
         super().__init__(parent)
         self.message = message
         self._renderer = renderer
+        self.live = False
+        """The reply is streaming: an empty one shows "…", and no notes yet."""
+        self._thinking_began: float | None = None
+        self._thought_for: float | None = None
+        """How long the thinking took, measured here until the stored figure arrives."""
+        self.context_size = context_size
+        """The loaded model's context, for the note about messages left out."""
         self.setObjectName("message")
         self.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
@@ -241,6 +263,8 @@ class MessageWidget(QFrame):
         font.setBold(True)
         self.role_label.setFont(font)
         layout.addWidget(self.role_label)
+        self.thinking_panel = ThinkingPanel(self)
+        layout.addWidget(self.thinking_panel)
         # The body is a column of labels, one per Markdown chunk (see split_chunks):
         # while a reply streams only its last chunk changes and is laid out again.
         self._body_layout = QVBoxLayout()
@@ -251,10 +275,14 @@ class MessageWidget(QFrame):
         """One per chunk of the text (see split_chunks): a label, or a code block."""
         self._chunk_sources: list[str] = []
         self._chunk_code: list[list[str]] = []
-        self.notice = QLabel(self)
-        self.notice.setObjectName("messageNotice")
-        self.notice.setWordWrap(True)
-        layout.addWidget(self.notice)
+        self.notes = ReplyNotes(self)
+        self.notice = self.notes.notice
+        layout.addWidget(self.notes)
+        self.notes.continue_requested.connect(lambda: self.continue_requested.emit(self.message.id))
+        self.notes.raise_context_requested.connect(self.raise_context_requested)
+        self.notes.summary_chat_requested.connect(
+            lambda: self.summary_chat_requested.emit(self.message.id)
+        )
         footer = QHBoxLayout()
         footer.setSpacing(2)
         self.previous_button = self._tool_button("◀", footer)
@@ -292,7 +320,6 @@ class MessageWidget(QFrame):
         background = colors.user_bubble if self.message.role == "user" else colors.assistant_bubble
         self.setStyleSheet(
             f"QFrame#message {{ background: {background}; border-radius: 10px; }}"
-            f"QLabel#messageNotice {{ color: {colors.muted_text}; }}"
             f"QLabel#messageTime {{ color: {colors.muted_text}; font-size: small; }}"
         )
 
@@ -329,8 +356,35 @@ class MessageWidget(QFrame):
         self.previous_button.setEnabled(message.sibling_index > 0)
         self.next_button.setEnabled(message.sibling_index + 1 < message.sibling_count)
         self._show_time()
+        self._show_thinking()
         self._render()
         self._update_notice()
+
+    def set_live(self, live: bool) -> None:
+        """Mark the reply as streaming (or no longer)."""
+        if live != self.live:
+            self.live = live
+            self._show_thinking()
+            self._render()
+            self._update_notice()
+
+    def set_context_size(self, context_size: int | None) -> None:
+        if context_size != self.context_size:
+            self.context_size = context_size
+            self._update_notice()
+
+    def _show_thinking(self) -> None:
+        """Open while the model thinks; folded once its answer begins (or the reply ended)."""
+        message = self.message
+        thinking_now = self.live and not message.text
+        if self.live and message.thinking and self._thinking_began is None:
+            self._thinking_began = time.monotonic()
+        if self.live and message.text and self._thinking_began is not None:
+            self._thought_for = self._thought_for or time.monotonic() - self._thinking_began
+        seconds = message.thinking_seconds
+        if seconds is None:
+            seconds = self._thought_for
+        self.thinking_panel.set_thinking(message.thinking, seconds, thinking_now)
 
     def _show_time(self) -> None:
         created = self.message.created_at
@@ -340,14 +394,25 @@ class MessageWidget(QFrame):
             self.time_label.setToolTip(QLocale().toString(when, QLocale.FormatType.LongFormat))
         self.time_label.setVisible(bool(created))
 
-    def set_text(self, text: str) -> None:
-        """Replace the text only (used while streaming)."""
-        self.message = replace(self.message, text=text)
-        self._render()
+    def set_text(self, text: str, thinking: str | None = None) -> None:
+        """Replace the text (and thinking) only: used while streaming."""
+        if thinking is not None and thinking != self.message.thinking:
+            first_thought = not self.message.thinking
+            self.message = replace(self.message, thinking=thinking)
+            self._show_thinking()
+            if first_thought and not self.message.text:
+                self._render()  # the thinking replaces the "…"
+        if text != self.message.text:
+            answer_began = not self.message.text
+            self.message = replace(self.message, text=text)
+            if answer_began:
+                self._show_thinking()
+            self._render()
 
     def set_actions_enabled(self, enabled: bool) -> None:
         for button in (self.edit_button, self.regenerate_button, self.previous_button):
             button.setEnabled(enabled)
+        self.notes.set_actions_enabled(enabled)
         self.next_button.setEnabled(
             enabled and self.message.sibling_index + 1 < self.message.sibling_count
         )
@@ -407,8 +472,12 @@ class MessageWidget(QFrame):
     def _render(self, force: bool = False) -> None:
         if self.message.role == "user":
             chunks = [self.message.text]
+        elif not self.message.text:
+            # "…" while the reply is on its way; a finished empty reply shows nothing
+            # (its note says so). Thinking alone is shown by the thinking panel.
+            chunks = ["…"] if self.live and not self.message.thinking else []
         else:
-            chunks = split_chunks(self.message.text or "…")
+            chunks = split_chunks(self.message.text)
         copy_label = self.tr("Copy")
         for index, chunk in enumerate(chunks):
             current = self._chunk_label(index)
@@ -438,15 +507,19 @@ class MessageWidget(QFrame):
         del self._chunk_code[len(chunks) :]
 
     def _update_notice(self) -> None:
-        if self.message.error:
-            self.notice.setText(
-                self.tr("The reply stopped early: %1").replace("%1", self.message.error)
+        message = self.message
+        self.notes.show_state(
+            ReplyState(
+                role=message.role,
+                text=message.text,
+                complete=message.complete,
+                stop_reason=message.stop_reason,
+                error=message.error,
+                dropped_messages=message.dropped_messages,
+                live=self.live,
+                context_size=self.context_size,
             )
-        elif not self.message.complete and self.message.text:
-            self.notice.setText(self.tr("This reply was interrupted."))
-        else:
-            self.notice.setText("")
-        self.notice.setVisible(bool(self.notice.text()))
+        )
 
     def _on_link(self, chunk: int, link: str) -> None:
         scheme, _, rest = link.partition(":")
@@ -471,6 +544,9 @@ class ChatView(QScrollArea):
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
     version_requested = Signal(int)
+    continue_requested = Signal(int)
+    raise_context_requested = Signal()
+    summary_chat_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -495,6 +571,10 @@ class ChatView(QScrollArea):
         self._stream_widget: MessageWidget | None = None
         self._stream_pieces: list[str] = []
         self._stream_text = ""
+        self._thinking_pieces: list[str] = []
+        self._stream_thinking = ""
+        self.context_size: int | None = None
+        """The loaded model's context (the note about messages left out names it)."""
         self.follow_bottom = True
         self.renders = 0
         """How many times the streaming message was re-rendered (for tests and benchmarks)."""
@@ -569,12 +649,20 @@ class ChatView(QScrollArea):
             self._load_earlier_batch()
 
     def _make_widget(self, message: ShownMessage) -> MessageWidget:
-        widget = MessageWidget(message, self._renderer, self._content)
+        widget = MessageWidget(message, self._renderer, self._content, self.context_size)
         widget.copy_requested.connect(self.copy_requested)
         widget.edit_requested.connect(self.edit_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.version_requested.connect(self.version_requested)
+        widget.continue_requested.connect(self.continue_requested)
+        widget.raise_context_requested.connect(self.raise_context_requested)
+        widget.summary_chat_requested.connect(self.summary_chat_requested)
         return widget
+
+    def set_context_size(self, context_size: int | None) -> None:
+        self.context_size = context_size
+        for widget in self.widgets:
+            widget.set_context_size(context_size)
 
     def append_message(self, message: ShownMessage) -> MessageWidget:
         widget = self._make_widget(message)
@@ -594,21 +682,25 @@ class ChatView(QScrollArea):
         self._stream_widget = widget
         self._stream_pieces = []
         self._stream_text = widget.message.text
+        self._thinking_pieces = []
+        self._stream_thinking = widget.message.thinking
+        widget.set_live(True)
         # Only the streaming message's buttons are disabled: toggling every message's
         # buttons re-polishes hundreds of styled widgets (a 100+ ms stall); the window
         # ignores actions on other messages while a reply is being written.
         widget.set_actions_enabled(False)
         self._flush_timer.start()
 
-    def add_piece(self, piece: str) -> None:
-        self._stream_pieces.append(piece)
+    def add_piece(self, piece: str, thinking: bool = False) -> None:
+        (self._thinking_pieces if thinking else self._stream_pieces).append(piece)
 
     def flush_stream(self) -> None:
-        if self._stream_widget is None or not self._stream_pieces:
+        if self._stream_widget is None or not (self._stream_pieces or self._thinking_pieces):
             return
         self._stream_text += "".join(self._stream_pieces)
-        self._stream_pieces = []
-        self._stream_widget.set_text(self._stream_text)
+        self._stream_thinking += "".join(self._thinking_pieces)
+        self._stream_pieces, self._thinking_pieces = [], []
+        self._stream_widget.set_text(self._stream_text, self._stream_thinking)
         self.renders += 1
 
     @property
@@ -624,6 +716,7 @@ class ChatView(QScrollArea):
         self._flush_timer.stop()
         if self._stream_widget is not None:
             self._stream_widget.set_actions_enabled(True)
+            self._stream_widget.set_live(False)
         self._stream_widget = None
 
     # ------------------------------------------------------------------ scrolling

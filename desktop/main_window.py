@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         chat.conversations_changed.connect(conversations.refresh)
         self.chat.options_button.clicked.connect(self.show_conversation_settings)
         self.chat.view.copy_requested.connect(self._copy)
+        self.chat.view.raise_context_requested.connect(self.models.show_model_settings)
         self.chat.sidebar_button.toggled.connect(self._show_sidebar)
         self.sidebar.reveal_requested.connect(lambda: self.chat.sidebar_button.setChecked(True))
         QShortcut(QKeySequence(SIDEBAR_SHORTCUT), self, self.chat.sidebar_button.toggle)

@@ -37,8 +37,8 @@ def main(arguments: list[str]) -> int:
     known = known_translations([Path(a) for a in arguments])
     lupdate = Path(PySide6.__file__).with_name("lupdate")
     sources = sorted(str(p) for p in (ROOT / "desktop").glob("*.py"))
-    subprocess.run([str(lupdate), "-silent", "-no-obsolete", "-locations", "none", *sources, "-ts", str(TS_FILE)],
-                   check=True)  # fmt: skip
+    options = ["-silent", "-no-obsolete", "-locations", "none"]
+    subprocess.run([str(lupdate), *options, *sources, "-ts", str(TS_FILE)], check=True)
     tree = ET.parse(TS_FILE)
     missing = []
     for message in tree.getroot().iter("message"):

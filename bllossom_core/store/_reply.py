@@ -80,8 +80,12 @@ class ReplyWriter:
         self._answer = _Part()
         self._thinking = _Part()
         self._thinking_started: float | None = None
-        self._thinking_seconds: float | None = None
-        self._saved_lengths = (0, 0)
+        # A reply being continued starts from what it already holds (see
+        # ConversationStore.continue_reply); a new one is empty.
+        self._answer.add(message.text)
+        self._thinking.add(message.thinking)
+        self._thinking_seconds = message.thinking_seconds
+        self._saved_lengths = (self._answer.length, self._thinking.length)
         self._closed = False
         self._final: Message | None = None
         self._retried = False

@@ -296,6 +296,24 @@ class ConversationStore:
             checkpoint_interval_s=checkpoint_interval_s,
         )
 
+    def continue_reply(
+        self,
+        message_id: int,
+        *,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
+    ) -> ReplyWriter:
+        """Reopen the assistant reply ``message_id`` to append more to it (a reply that
+        reached the length limit); it is flagged incomplete until finished again."""
+        original = self.get_message(message_id)
+        if original.role != "assistant":
+            raise ValueError(f"message {message_id} is a {original.role} message, not a reply")
+        with self._writing() as conn:
+            conn.execute(
+                "UPDATE messages SET complete = 0, stop_reason = NULL, error = NULL WHERE id = ?",
+                (message_id,),
+            )
+        return ReplyWriter(self.get_message(message_id), self._save_reply, checkpoint_interval_s)
+
     def get_message(self, message_id: int) -> Message:
         with self._reading() as conn:
             return _tree.load_message(conn, message_id)

@@ -88,8 +88,13 @@ def save_reply(conn: sqlite3.Connection, message_id: int, draft: ReplyDraft, now
         conn.execute(
             "UPDATE messages SET prompt_tokens = ?, generated_tokens = ?, "
             "stop_reason = ?, dropped_messages = ? WHERE id = ?",
-            (stats.prompt_tokens, stats.generated_tokens, stats.stop_reason,
-             stats.dropped_messages, message_id),  # fmt: skip
+            (
+                stats.prompt_tokens,
+                stats.generated_tokens,
+                stats.stop_reason,
+                stats.dropped_messages,
+                message_id,
+            ),
         )
     if draft.complete or draft.error is not None:
         conn.execute(

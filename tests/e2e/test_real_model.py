@@ -125,3 +125,34 @@ def test_multi_turn_chat_reuses_the_cache_without_changing_answers(
     finally:
         engine.close()
     assert fresh == second_reply
+
+
+def test_continue_writes_on_exactly_where_a_cut_reply_stopped(
+    smollm2_gguf: Path, tmp_path: Path
+) -> None:
+    """A reply cut at the length limit, continued, is the reply the model would have
+    written without the limit (greedy): the prompt ends with the cut reply's text."""
+    from bllossom_core.session import ChatSession, ConversationOptions
+
+    question = "Write three sentences about Seoul."
+    short = GenerationSettings(temperature=0.0, max_tokens=12, repeat_penalty=1.0)
+    engine = LocalEngine.load(smollm2_gguf, context_size=CONTEXT, threads=int(THREADS))
+    try:
+        with ConversationStore(tmp_path / "c.sqlite3") as store:
+            session = ChatSession(store, engine, options=ConversationOptions(None, "auto", short))
+            cut = session.ask(question).run()
+            assert cut.stop_reason == "length" and cut.text
+            continued = session.continue_reply(cut.id).run()
+            assert continued.id == cut.id and continued.text.startswith(cut.text)
+            assert len(continued.text) > len(cut.text)
+            assert [m.id for m in store.thread(continued.conversation_id)] == [
+                cut.parent_id, cut.id,
+            ]  # fmt: skip
+        whole = engine.stream_chat([ChatMessage("user", question)],
+                                   GenerationSettings(temperature=0.0, max_tokens=24,
+                                                      repeat_penalty=1.0))  # fmt: skip
+        with whole:
+            uninterrupted = "".join(whole)
+    finally:
+        engine.close()
+    assert continued.text == uninterrupted

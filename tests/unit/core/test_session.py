@@ -199,3 +199,50 @@ def test_thinking_is_stored_apart_and_never_fed_back(store: ConversationStore) -
     assert saved.text == "서울입니다." and saved.thinking == "The user asks about Seoul."
     session.ask("확실해요?").run()
     assert all("Seoul" not in m.content for m in engine.prompts[-1])
+
+
+def test_continue_appends_to_the_reply_and_sends_it_as_the_answer_begun(
+    store: ConversationStore,
+) -> None:
+    engine = ScriptedEngine([["고려는 ", "918년에"], [" 세워졌습니다."]], stop_reason="length")
+    session = ChatSession(store, engine, options=ConversationOptions("시스템"))
+    cut = session.ask("고려는 언제?").run()
+    assert cut.stop_reason == "length"
+    engine.stop_reason = "stop"
+    continued = session.continue_reply(cut.id).run()
+    assert (continued.id, continued.text) == (cut.id, "고려는 918년에 세워졌습니다.")
+    assert continued.stop_reason == "stop" and continued.complete
+    assert engine.prompts[1] == [
+        ChatMessage("system", "시스템"),
+        ChatMessage("user", "고려는 언제?"),
+        ChatMessage("assistant", "고려는 918년에"),
+    ]
+    assert texts(session) == [
+        ("user", "고려는 언제?"),
+        ("assistant", "고려는 918년에 세워졌습니다."),
+    ]
+    with pytest.raises(InputError) as caught:
+        session.continue_reply(cut.parent_id or 0)
+    assert caught.value.code is ErrorCode.NOTHING_TO_REPLY
+
+
+def test_a_new_chat_starts_from_the_models_summary(store: ConversationStore) -> None:
+    engine = ScriptedEngine([["서울은 ", "수도"], ["요약: ", "서울 이야기"]])
+    session = ChatSession(store, engine, options=ConversationOptions("시스템"))
+    session.ask("서울은?").run()
+    summary = session.summarize()
+    assert summary == "요약: 서울 이야기"
+    assert engine.prompts[1][-1].role == "user" and "Summarize" in engine.prompts[1][-1].content
+    assert engine.prompts[1][:3] == [
+        ChatMessage("system", "시스템"), ChatMessage("user", "서울은?"),
+        ChatMessage("assistant", "서울은 수도"),
+    ]  # fmt: skip
+    assert len(session.thread()) == 2  # nothing stored by summarizing
+    new_id = session.start_from_summary(summary)
+    fresh = ChatSession(store, engine, new_id)
+    assert fresh.thread() == []
+    assert (
+        fresh.options.system_prompt
+        == "시스템\n\nSummary of the earlier conversation:\n요약: 서울 이야기"
+    )
+    assert fresh.title == "서울은? (…)"
