@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bllossom_core.api_keys import KeyStorage
 from desktop.i18n import is_language_change
 from desktop.ops import OpRunner
 from desktop.qt import (
@@ -155,11 +156,19 @@ class ModelsDialog(QDialog):
         for row, (model, shown) in enumerate(zip(self._models, names, strict=True)):
             name = f"{shown}  {in_use}" if model.key == self._current else shown
             size = format_size(model.size_bytes) if model.size_bytes else ""
-            quant = model.quantization if not model.is_remote else self.tr("remote")
+            quant = model.quantization if not model.is_remote else self._remote_kind(model)
             for column, text in enumerate((name, size, quant, model.key)):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
         self._update_buttons()
+
+    def _remote_kind(self, model: RegisteredModel) -> str:
+        """ "remote", and where its key is kept (a keyring that refused means the file)."""
+        if model.key_storage == KeyStorage.KEYRING:
+            return self.tr("remote, key in the keyring")
+        if model.key_storage == KeyStorage.FILE:
+            return self.tr("remote, key in settings.json")
+        return self.tr("remote")
 
     def _update_buttons(self) -> None:
         chosen = self._selected() is not None

@@ -1231,6 +1231,14 @@
         <translation>(사용 중)</translation>
     </message>
     <message>
+        <source>remote, key in the keyring</source>
+        <translation>원격, 키는 키링에</translation>
+    </message>
+    <message>
+        <source>remote, key in settings.json</source>
+        <translation>원격, 키는 settings.json에</translation>
+    </message>
+    <message>
         <source>remote</source>
         <translation>원격</translation>
     </message>

@@ -249,3 +249,19 @@ def test_a_server_that_cannot_be_reached_is_not_added(qtbot, make_window) -> Non
     assert dialog.isVisible() and window.models.loading is None
     assert window.models.engine is None and AppSettings.load().models == []
     dialog.reject()
+
+
+def test_the_list_says_where_each_servers_key_is_kept(qtbot) -> None:  # type: ignore[no-untyped-def]
+    # key_storage is what saving did: a keyring that refused (locked) means the file.
+    models = [
+        RegisteredModel(name="a", base_url="http://a/v1", api_key="k", key_storage="keyring"),
+        RegisteredModel(name="b", base_url="http://b/v1", api_key="k", key_storage="file"),
+        RegisteredModel(name="c", base_url="http://c/v1"),
+    ]
+    dialog = ModelsDialog(models, current="")
+    qtbot.addWidget(dialog)
+    assert [dialog.table.item(r, 2).text() for r in range(3)] == [
+        "remote, key in the keyring",
+        "remote, key in settings.json",
+        "remote",
+    ]
