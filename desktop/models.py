@@ -19,6 +19,7 @@ from desktop.qt import (
     QLocale,
     QMessageBox,
     QPushButton,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -76,6 +77,13 @@ def shown_names(models: list[RegisteredModel]) -> list[str]:
     return names
 
 
+def _runner_of(window: QWidget | None) -> OpRunner | None:
+    """The operation runner the main window owns (its direct child), if any."""
+    if window is None:
+        return None
+    return window.findChild(OpRunner, "", Qt.FindChildOption.FindDirectChildrenOnly)
+
+
 class ModelsDialog(QDialog):
     model_chosen = Signal(object)
     """A :class:`RegisteredModel` to switch to."""
@@ -94,8 +102,8 @@ class ModelsDialog(QDialog):
     ):
         """``current``: the key of the model shown as in use; ``loaded``: the key of the
         model loaded now ("" when none), which asks before it is removed; ``ops``: the
-        app's operation runner, for the remote server's connection test (the dialog
-        makes its own without it)."""
+        app's operation runner, for the remote server's connection test (by default the
+        parent window's, so that closing the app stops and waits for a test too)."""
         super().__init__(parent)
         self.resize(760, 560)
         self._models = list(models)
@@ -123,7 +131,7 @@ class ModelsDialog(QDialog):
             row.addWidget(button)
         row.addStretch(1)
         layout.addLayout(row)
-        self.remote = RemoteServerForm(ops or OpRunner(parent=self), self)
+        self.remote = RemoteServerForm(ops or _runner_of(parent) or OpRunner(parent=self), self)
         self.remote.added.connect(self._add_remote)
         self.url_edit, self.key_edit = self.remote.url_edit, self.remote.key_edit
         layout.addWidget(self.remote)

@@ -265,3 +265,10 @@ def test_the_list_says_where_each_servers_key_is_kept(qtbot) -> None:  # type: i
         "remote, key in settings.json",
         "remote",
     ]
+
+
+def test_in_the_app_the_test_runs_on_the_apps_runner(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    # Closing the app cancels and waits for the app's operations: a test included.
+    window = make_window()
+    window.models.show_models_dialog()
+    assert window.findChild(ModelsDialog).remote._ops is window.ops
