@@ -14,6 +14,7 @@ from pathlib import Path
 from bllossom_core import LocalEngine, RemoteEngine, read_gguf_info
 from bllossom_core.errors import ErrorCode, InputError
 from bllossom_core.model_settings import ModelSettings
+from bllossom_core.templates import TEMPLATE_CHOICES
 from bllossom_core.types import ChatEngine
 from desktop.context import AppContext
 from desktop.convert_dialog import ConvertDialog
@@ -180,6 +181,15 @@ class ModelManager(QObject):
         self._context.status.set_model(model.name, model.quantization, engine.device)
         self.loading_changed.emit()
         self.engine_changed.emit()
+        if getattr(engine, "template_note", None):  # a local file without a chat template
+            self._context.status.showMessage(self._guessed_template_text(engine), 15000)
+
+    def _guessed_template_text(self, engine: ChatEngine) -> str:
+        label = dict(TEMPLATE_CHOICES).get(getattr(engine, "template_name", ""), "")
+        return self.tr(
+            "This model file has no chat template; using %1, chosen from its vocabulary. If "
+            "its replies look wrong, choose another in the conversation settings."
+        ).replace("%1", label)
 
     def _failed(self, error: BaseException) -> None:
         self.loading = None

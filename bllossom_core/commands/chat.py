@@ -160,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
         show_thinking=not args.hide_thinking,
     )
     print(f"{engine.display_name} — {engine.device.summary}")
+    note = getattr(engine, "template_note", None)  # a local file without a template
+    if note:
+        print(note)
     print(HELP)
     try:
         while True:

@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
                 "thinking": "".join(texts["thinking"]),
                 "model": str(args.model),
                 "template": engine.template_name,
+                "template_note": engine.template_note,
                 "stats": stream.stats.to_dict(),
                 "device": engine.device.__dict__,
             }
@@ -202,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write("\n")
             print(f"[{engine.device.summary}]", file=sys.stderr)
+            if engine.template_note:
+                print(f"[{engine.template_note}]", file=sys.stderr)
         return 130 if stream.stats.stop_reason == "cancelled" else 0
     finally:
         engine.close()

@@ -1078,6 +1078,10 @@
         <translation>GGUF 모델 (*.gguf)</translation>
     </message>
     <message>
+        <source>This model file has no chat template; using %1, chosen from its vocabulary. If its replies look wrong, choose another in the conversation settings.</source>
+        <translation>이 모델 파일에는 채팅 템플릿이 없어 어휘에서 고른 %1 템플릿을 씁니다. 답변이 이상하면 대화 설정에서 다른 템플릿을 고르세요.</translation>
+    </message>
+    <message>
         <source>Open the new model?</source>
         <translation>새 모델을 열까요?</translation>
     </message>

@@ -327,3 +327,17 @@ def test_regenerate_after_a_failed_empty_reply_sends_the_right_prompt(qtbot, mak
         ("user", "첫 질문"),
     ]
     assert shown_texts(window) == [("user", "첫 질문"), ("assistant", "다시 쓴 첫 답")]
+
+
+def test_a_file_without_a_chat_template_says_which_one_is_used(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    engine = ScriptedEngine([["hi"]])
+    engine.template_note = "This model file has no chat template; using ChatML…"  # type: ignore[attr-defined]
+    engine.template_name = "chatml"  # type: ignore[attr-defined]
+    use_engine(window, engine)
+    message = window.status.currentMessage()
+    assert "no chat template" in message and "ChatML" in message
+    window.languages.apply("ko")
+    use_engine(window, engine)
+    assert "ChatML" in window.status.currentMessage()
+    assert "채팅 템플릿" in window.status.currentMessage()
