@@ -272,3 +272,21 @@ def test_in_the_app_the_test_runs_on_the_apps_runner(qtbot, make_window) -> None
     window = make_window()
     window.models.show_models_dialog()
     assert window.findChild(ModelsDialog).remote._ops is window.ops
+
+
+def test_closing_the_app_during_a_test_stops_it(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    silent = socket.socket()  # accepts, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        window = make_window()
+        window.models.show_models_dialog()
+        form = window.findChild(ModelsDialog).remote
+        form.url_edit.setText(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        form.test_button.click()
+        assert "test remote server" in window.ops.running()
+        window.close()
+        qtbot.waitUntil(lambda: window.closed, timeout=10_000)
+        assert not window.ops.busy
+    finally:
+        silent.close()
