@@ -159,7 +159,9 @@ class ReplyNotes(QWidget):
         notes = []
         if state.dropped_messages:
             notes.append(self._dropped_note(state))
-        if state.error:
+        if state.error and not state.text:
+            notes.append(self.tr("No reply: %1").replace("%1", state.error))
+        elif state.error:
             notes.append(self.tr("The reply stopped early: %1").replace("%1", state.error))
         elif not state.complete and state.text:
             notes.append(self.tr("This reply was interrupted."))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,19 @@ def bllossom_home(
     home = tmp_path_factory.mktemp("bllossom-home")
     monkeypatch.setenv("BLLOSSOM_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def no_system_keyring() -> Iterator[None]:
+    """No test reaches the developer's real keyring: API keys take the no-keyring path
+    unless a test installs its own in-memory keyring."""
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Literal
 
 Owner = Literal["api", "app"]
+_POLL_S = 0.1
+"""How often a thread waiting for its turn checks whether it should stop waiting."""
 
 
 class LineFull(Exception):
@@ -103,14 +105,36 @@ class ReplyGate:
             raise
         return turn
 
-    def wait_blocking(self, owner: Owner = "app", timeout: float | None = None) -> Turn | None:
-        """Join and wait in this thread; ``None`` (and out of the line) after ``timeout``."""
+    def wait_blocking(
+        self,
+        owner: Owner = "app",
+        timeout: float | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> Turn | None:
+        """Join and wait in this thread; ``None`` (and out of the line) after ``timeout``
+        or once ``should_stop()`` is true (checked a few times a second). ``on_wait`` is
+        called once if the turn is not free at once (to tell the user why nothing moves).
+        """
         event = threading.Event()
         turn = self.join(owner, event.set)
-        if turn.granted or event.wait(timeout):
+        if turn.granted:
             return turn
-        self.leave(turn)
-        return turn if turn.granted else None  # granted between the wait and the leave
+        if on_wait is not None:
+            on_wait()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not turn.granted:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            stop = should_stop is not None and should_stop()
+            if stop or (remaining is not None and remaining <= 0):
+                with self._lock:
+                    if not turn.granted:  # still in the line: leave it, nothing to hand on
+                        self._line.remove(turn)
+                        return None
+                break  # granted meanwhile: the caller has it (and must leave it)
+            event.wait(_POLL_S if remaining is None else min(_POLL_S, remaining))
+        return turn
 
     def leave(self, turn: Turn) -> None:
         """Give the turn back (or the place in the line); harmless when already left."""

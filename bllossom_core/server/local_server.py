@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from bllossom_core.engine import LocalEngine
-from bllossom_core.errors import BllossomError, ErrorCode, ModelLoadError
+from bllossom_core.errors import BllossomError, Cancelled, ErrorCode, ModelLoadError
 from bllossom_core.server.app import ServerState, build_app
 from bllossom_core.server.gate import Owner, ReplyGate
 from bllossom_core.server.options import (
@@ -39,6 +39,8 @@ from bllossom_core.server.options import (
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from bllossom_core.types import CancelToken
 
 START_TIMEOUT_S = 30.0
 GRACEFUL_SHUTDOWN_S = 5
@@ -117,15 +119,25 @@ class LocalServer:
         return self.gate.waiting
 
     @contextlib.contextmanager
-    def app_turn(self, timeout: float | None = None) -> Iterator[None]:
+    def app_turn(
+        self,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> Iterator[None]:
         """Hold the engine for the app's own reply (the app goes before waiting requests).
 
-        Waits for the API reply in progress to end; after ``timeout`` seconds raises
-        :class:`ModelLoadError` with code ``ENGINE_BUSY`` ("busy: answering an API
-        request") instead.
+        Waits for the API reply in progress to end, calling ``on_wait()`` first if it has
+        to wait (the app says "busy: answering an API request"). After ``timeout`` seconds
+        raises :class:`ModelLoadError` with code ``ENGINE_BUSY``; once ``cancel`` is set,
+        :class:`Cancelled`.
         """
-        turn = self.gate.wait_blocking("app", timeout)
+        should_stop = (lambda: cancel.cancelled) if cancel is not None else None
+        turn = self.gate.wait_blocking("app", timeout, should_stop=should_stop, on_wait=on_wait)
         if turn is None:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("Stopped while waiting for an API request to finish.")
             raise ModelLoadError(API_BUSY_MESSAGE, code=ErrorCode.ENGINE_BUSY)
         try:
             yield

@@ -1344,6 +1344,10 @@
 <context>
     <name>ReplyNotes</name>
     <message>
+        <source>No reply: %1</source>
+        <translation>답변 없음: %1</translation>
+    </message>
+    <message>
         <source>The reply stopped early: %1</source>
         <translation>답변이 중간에 멈췄습니다: %1</translation>
     </message>

@@ -116,6 +116,27 @@ def test_the_app_goes_before_waiting_requests_and_is_never_refused() -> None:
     assert gate.waiting == 0
 
 
+def test_the_app_says_when_it_waits_and_stops_waiting_when_told() -> None:
+    gate = ReplyGate(max_waiting=1)
+    running = gate.join("api")
+    told: list[bool] = []
+    stop = threading.Event()
+    got: list[object] = []
+    app = threading.Thread(target=lambda: got.append(gate.wait_blocking(
+        "app", should_stop=stop.is_set, on_wait=lambda: told.append(True))))  # fmt: skip
+    app.start()
+    while gate.waiting < 1:
+        threading.Event().wait(0.01)
+    assert told == [True]
+    stop.set()  # the user pressed Stop while the API request still ran
+    app.join(5)
+    assert got == [None] and gate.waiting == 0 and gate.holder == "api"
+    gate.leave(running)
+    assert gate.holder is None
+    free = gate.wait_blocking("app", on_wait=lambda: told.append(False))
+    assert free is not None and told == [True]  # a free turn is not a wait
+
+
 def test_async_waiters_wake_from_another_thread_and_cancelling_leaves_the_line() -> None:
     gate = ReplyGate(max_waiting=4)
     holder = gate.join("app")

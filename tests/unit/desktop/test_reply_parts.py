@@ -184,3 +184,13 @@ def test_context_full_actions_open_model_settings_and_a_chat_from_a_summary(
     options = window.conversation.options()
     assert options.system_prompt is not None and options.system_prompt.endswith("요약된 내용")
     assert window.chat.title_label.text() == "긴 대화 (…)"
+
+
+def test_a_failure_before_any_text_reads_no_reply_not_stopped_early(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    use_engine(window, ScriptedEngine([["안녕", "하세요"]], fail_after=0))
+    send(qtbot, window, "안녕")
+    assert last_reply(window).notes.notice.text().startswith("No reply: ")
+    use_engine(window, ScriptedEngine([["안녕", "하세요"]], fail_after=1))
+    send(qtbot, window, "다시")
+    assert last_reply(window).notes.notice.text().startswith("The reply stopped early: ")
