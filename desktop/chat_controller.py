@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bllossom_core.errors import BllossomError
+from bllossom_core.errors import BllossomError, Cancelled
 from bllossom_core.session import ChatSession, ConversationOptions, Reply, ReplyPiece
 from bllossom_core.store import Message
 from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
@@ -59,6 +59,10 @@ class _ReplyStarted:
     conversation_id: int
     thread: list[ShownMessage]
     title: str
+
+
+_WAITING_FOR_API = object()
+"""Progress of a reply op: the model is answering an API request; the reply waits."""
 
 
 @dataclass(frozen=True)
@@ -301,20 +305,30 @@ class ChatController(QObject):
         self.busy_changed.emit(True)
 
         def run(ctx: OpContext) -> _ReplyEnded:
-            reply = start(ctx)  # nothing is stored if this raises
-            thread = [shown_message(m) for m in session.thread()]
-            ctx.report(_ReplyStarted(reply.message_id, reply.conversation_id, thread,
-                                     session.title))  # fmt: skip
-            try:
-                message = reply.run(ctx.report)
-            except BllossomError as error:  # the partial reply is kept with its error
-                return _ReplyEnded(reply.message, reply.stats, error)
-            return _ReplyEnded(message, reply.stats, None)
+            # The model may be shared with the local API server: wait for its reply.
+            with self._context.engine_turn(ctx.cancel, lambda: ctx.report(_WAITING_FOR_API)):
+                reply = start(ctx)  # nothing is stored if this raises
+                thread = [shown_message(m) for m in session.thread()]
+                ctx.report(_ReplyStarted(reply.message_id, reply.conversation_id, thread,
+                                         session.title))  # fmt: skip
+                try:
+                    message = reply.run(ctx.report)
+                except BllossomError as error:  # the partial reply is kept with its error
+                    return _ReplyEnded(reply.message, reply.stats, error)
+                return _ReplyEnded(message, reply.stats, None)
 
         started: list[_ReplyStarted] = []
 
         def progress(value: object) -> None:
-            if isinstance(value, _ReplyStarted):
+            if value is _WAITING_FOR_API:
+                self._context.status.showMessage(
+                    self.tr(
+                        "Busy: answering an API request. Your message is sent as soon "
+                        "as it is done."
+                    )
+                )
+            elif isinstance(value, _ReplyStarted):
+                self._context.status.clearMessage()
                 started.append(value)
                 self._on_reply_started(value, restore_text is not None)
             elif isinstance(value, ReplyPiece):
@@ -322,9 +336,11 @@ class ChatController(QObject):
 
         def failed(error: BaseException) -> None:
             self._end_reply()
+            self._context.status.clearMessage()
             if not started and restore_text is not None:
                 self.page.input.setPlainText(restore_text)  # nothing was saved: keep it
-            self._context.show_error(error)
+            if not (isinstance(error, Cancelled) and not started):
+                self._context.show_error(error)  # stopped while waiting: nothing to say
 
         self._reply_op = self._context.ops.run("reply", run, self._on_reply_ended, failed, progress)
 

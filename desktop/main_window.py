@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 
 from bllossom_core.store import ConversationStore
+from desktop.api_server import ApiServerSwitch
+from desktop.api_server_settings import ApiServerSettingsBox
 from desktop.chat_controller import ChatController
 from desktop.chat_page import SIDEBAR_SHORTCUT, ChatPage
 from desktop.context import AppContext
@@ -88,6 +90,8 @@ class MainWindow(QMainWindow):
         self.ops = OpRunner(self._show_error, self)
         self.context = AppContext(store, settings, self.ops, self.status, self)
         self.models = ModelManager(self.context)
+        self.api_server = ApiServerSwitch(self.context, lambda: self.models.engine)
+        self.context.engine_turn = self.api_server.app_turn
         self.conversation = ChatController(self.context, self.chat, self.models)
         self.conversations = ConversationList(
             self.context, self.sidebar, lambda cid: self.busy and cid == self.conversation_id
@@ -182,6 +186,8 @@ class MainWindow(QMainWindow):
         self.chat.options_button.clicked.connect(self.show_conversation_settings)
         self.chat.view.copy_requested.connect(self._copy)
         self.chat.view.raise_context_requested.connect(self.models.show_model_settings)
+        models.engine_changed.connect(self.api_server.restart)
+        self.api_server.state_changed.connect(self._show_api_server)
         self.chat.sidebar_button.toggled.connect(self._show_sidebar)
         self.sidebar.reveal_requested.connect(lambda: self.chat.sidebar_button.setChecked(True))
         QShortcut(QKeySequence(SIDEBAR_SHORTCUT), self, self.chat.sidebar_button.toggle)
@@ -228,7 +234,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ settings
     def show_settings(self) -> None:
-        dialog = SettingsDialog(self.settings.language, self.settings.theme, self)
+        dialog = SettingsDialog(self.settings.language, self.settings.theme, self,
+                                sections=(ApiServerSettingsBox(self.api_server),))  # fmt: skip
         dialog.language_chosen.connect(self.set_language)
         dialog.theme_chosen.connect(self.set_theme)
         dialog.open()
@@ -311,6 +318,10 @@ class MainWindow(QMainWindow):
         """True once the window has let go of everything (store closed, no thread left)."""
         return self._closed
 
+    def _show_api_server(self) -> None:
+        server = self.api_server
+        self.status.set_api_server(server.url, server.api_busy, server.starting)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop every operation, wait for it, then save and close the store.
 
@@ -327,6 +338,7 @@ class MainWindow(QMainWindow):
             self.remember_geometry()
             self.context.save_settings()
             self.setEnabled(False)
+        self.api_server.stop()  # API replies in progress stop within a token
         self.ops.cancel_all()
         if not self.ops.wait_all(CLOSE_WAIT_MS):
             self.status.showMessage(self.tr("Stopping…"))

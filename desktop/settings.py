@@ -87,6 +87,8 @@ class AppSettings:
     last_conversation: str = ""
     model_settings: dict[str, Any] = field(default_factory=dict)
     """How local models are loaded (:class:`bllossom_core.model_settings.ModelSettings`)."""
+    api_server: dict[str, Any] = field(default_factory=dict)
+    """The local API server switch (:class:`desktop.api_server.ApiServerConfig`)."""
 
     def __post_init__(self) -> None:
         # server URL -> the key the keyring holds for it (what was read or written), so

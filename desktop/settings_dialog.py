@@ -29,7 +29,14 @@ class SettingsDialog(QDialog):
     language_chosen = Signal(str)
     theme_chosen = Signal(str)
 
-    def __init__(self, language: str, theme: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        language: str,
+        theme: str,
+        parent: QWidget | None = None,
+        sections: tuple[QWidget, ...] = (),
+    ) -> None:
+        """``sections`` are further parts shown below (the local API server's)."""
         super().__init__(parent)
         self.setMinimumWidth(380)
         layout = QVBoxLayout(self)
@@ -41,6 +48,11 @@ class SettingsDialog(QDialog):
         form.addRow(self.language_label, self.language_combo)
         form.addRow(self.theme_label, self.theme_combo)
         layout.addLayout(form)
+        for section in sections:
+            section.setParent(self)
+            layout.addWidget(section)
+        if sections:
+            self.setMinimumWidth(460)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.buttons.rejected.connect(self.accept)
         layout.addWidget(self.buttons)

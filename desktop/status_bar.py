@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bllossom_core.types import DeviceReport, GenerationStats
 from desktop.i18n import is_language_change
-from desktop.qt import QEvent, QLabel, QStatusBar, QWidget
+from desktop.qt import QEvent, QLabel, QStatusBar, Qt, QWidget
 
 
 class ChatStatusBar(QStatusBar):
@@ -13,9 +13,14 @@ class ChatStatusBar(QStatusBar):
         self.model_label = QLabel(self)
         self.device_label = QLabel(self)
         self.speed_label = QLabel(self)
+        self.api_label = QLabel(self)
+        self.api_label.setObjectName("apiServerLabel")
+        self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.addWidget(self.model_label)
         self.addWidget(self.device_label, 1)
         self.addPermanentWidget(self.speed_label)
+        self.addPermanentWidget(self.api_label)
+        self._api: tuple[str | None, bool, bool] = (None, False, False)
         self._model: tuple[str, str] | None = None
         self._device: DeviceReport | None = None
         self._stats: GenerationStats | None = None
@@ -38,6 +43,12 @@ class ChatStatusBar(QStatusBar):
         self._loading = None
         self.retranslate()
 
+    def set_api_server(self, url: str | None, busy: bool, starting: bool = False) -> None:
+        """The local API server's address while it serves (and whether an API request is
+        being answered now)."""
+        self._api = (url, busy, starting)
+        self.retranslate()
+
     def set_stats(self, stats: GenerationStats | None) -> None:
         self._stats = stats
         self.retranslate()
@@ -53,6 +64,18 @@ class ChatStatusBar(QStatusBar):
         self.device_label.setText(self._device_text())
         self.device_label.setToolTip(self._device.summary if self._device else "")
         self.speed_label.setText(self._speed_text())
+        url, busy, starting = self._api
+        if url is None:
+            self.api_label.setText(self.tr("API: starting…") if starting else "")
+        elif busy:
+            self.api_label.setText(self.tr("API %1 · answering a request").replace("%1", url))
+        else:
+            self.api_label.setText(self.tr("API %1").replace("%1", url))
+        self.api_label.setToolTip(
+            self.tr("The local API server: other programs use the loaded model at this "
+                    "OpenAI-compatible address.") if url else ""
+        )  # fmt: skip
+        self.api_label.setVisible(bool(self.api_label.text()))
 
     def _device_text(self) -> str:
         device = self._device

@@ -2,6 +2,88 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="ko_KR">
 <context>
+    <name>ApiServerSettingsBox</name>
+    <message>
+        <source>Other devices need an API key: type one or press Generate.</source>
+        <translation>다른 기기에서 접속하려면 API 키가 필요합니다. 직접 입력하거나 생성을 누르세요.</translation>
+    </message>
+    <message>
+        <source>Local API server</source>
+        <translation>로컬 API 서버</translation>
+    </message>
+    <message>
+        <source>Serve the loaded model to other programs (OpenAI-compatible API)</source>
+        <translation>불러온 모델을 다른 프로그램에 제공(OpenAI 호환 API)</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>포트</translation>
+    </message>
+    <message>
+        <source>Allow other devices on the network</source>
+        <translation>네트워크의 다른 기기 허용</translation>
+    </message>
+    <message>
+        <source>Off: only programs on this computer can connect (127.0.0.1).</source>
+        <translation>끄면 이 컴퓨터의 프로그램만 접속할 수 있습니다(127.0.0.1).</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>API 키</translation>
+    </message>
+    <message>
+        <source>None (this computer only)</source>
+        <translation>없음(이 컴퓨터 전용)</translation>
+    </message>
+    <message>
+        <source>Generate</source>
+        <translation>생성</translation>
+    </message>
+    <message>
+        <source>Copy address</source>
+        <translation>주소 복사</translation>
+    </message>
+    <message>
+        <source>Apply</source>
+        <translation>적용</translation>
+    </message>
+    <message>
+        <source>Press Apply to use these settings.</source>
+        <translation>이 설정을 쓰려면 적용을 누르세요.</translation>
+    </message>
+    <message>
+        <source>Serving at %1</source>
+        <translation>%1에서 제공 중</translation>
+    </message>
+    <message>
+        <source>Not serving: %1</source>
+        <translation>제공하지 않음: %1</translation>
+    </message>
+    <message>
+        <source>Starts when a model on this computer is loaded.</source>
+        <translation>이 컴퓨터의 모델을 불러오면 시작합니다.</translation>
+    </message>
+    <message>
+        <source>Off.</source>
+        <translation>꺼짐.</translation>
+    </message>
+    <message>
+        <source>The key is saved in the system keyring.</source>
+        <translation>키는 시스템 키링에 저장됩니다.</translation>
+    </message>
+    <message>
+        <source>No system keyring was found: the key is saved in the settings file, readable only by you.</source>
+        <translation>시스템 키링이 없어 키를 설정 파일에 저장합니다. 이 파일은 본인만 읽을 수 있습니다.</translation>
+    </message>
+</context>
+<context>
+    <name>ApiServerSwitch</name>
+    <message>
+        <source>The local API server serves models on this computer only.</source>
+        <translation>로컬 API 서버는 이 컴퓨터의 모델만 제공합니다.</translation>
+    </message>
+</context>
+<context>
     <name>ChatController</name>
     <message>
         <source>No model is loaded: open one with File › Models and remote servers…</source>
@@ -22,6 +104,10 @@
     <message>
         <source>A new chat starts from the summary (its system prompt, in the conversation settings).</source>
         <translation>요약으로 새 대화를 시작합니다(요약은 대화 설정의 시스템 프롬프트에 있습니다).</translation>
+    </message>
+    <message>
+        <source>Busy: answering an API request. Your message is sent as soon as it is done.</source>
+        <translation>API 요청에 답하는 중입니다. 끝나는 대로 메시지를 보냅니다.</translation>
     </message>
     <message>
         <source>The model could not be loaded, so the message was not sent.</source>
@@ -76,6 +162,22 @@
     <message>
         <source>No model loaded</source>
         <translation>불러온 모델 없음</translation>
+    </message>
+    <message>
+        <source>API: starting…</source>
+        <translation>API: 시작하는 중…</translation>
+    </message>
+    <message>
+        <source>API %1 · answering a request</source>
+        <translation>API %1 · 요청에 답하는 중</translation>
+    </message>
+    <message>
+        <source>API %1</source>
+        <translation>API %1</translation>
+    </message>
+    <message>
+        <source>The local API server: other programs use the loaded model at this OpenAI-compatible address.</source>
+        <translation>로컬 API 서버: 다른 프로그램이 이 OpenAI 호환 주소로 불러온 모델을 씁니다.</translation>
     </message>
     <message>
         <source>GPU: %1, %2/%3 layers</source>
