@@ -96,14 +96,16 @@ class MnemonicFallbackTranslator(QTranslator):
 
     def translate(
         self, context: str, source: str, disambiguation: str | None = None, n: int = -1
-    ) -> str:
+    ) -> str | None:
+        # None, not "": Qt takes an empty (non-null) string as a translation, which blanked
+        # every string the app's own catalogue leaves as it is (e.g. "CPU, %1").
         mnemonic = _MNEMONIC.search(source or "")
         if mnemonic is None:
-            return ""
+            return None
         plain = source.replace("&&", "\0").replace("&", "").replace("\0", "&")
         translated = self._qt.translate(context, plain, disambiguation, n)
         if not translated:
-            return ""
+            return None
         key = mnemonic.group(1).upper()
         stripped = translated.rstrip()
         if stripped.endswith(":"):

@@ -204,3 +204,13 @@ def test_language_switches_live_without_restart(qtbot, make_window) -> None:  # 
     dialog.language_combo.setCurrentIndex(dialog.language_combo.findData("en"))
     qtbot.waitUntil(lambda: window.sidebar.new_button.text() == "New chat", timeout=2000)
     assert close.text() == "Close"
+
+
+def test_strings_korean_leaves_as_they_are_are_not_blanked(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    """A translation equal to its source ("CPU, %1") showed as nothing in the Korean UI:
+    Qt's mnemonic helper answered "" (a translation) instead of no answer."""
+    from tests.unit.desktop.scripted import ScriptedEngine, use_engine
+
+    window = make_window(language="ko")
+    use_engine(window, ScriptedEngine([["x"]]))
+    assert window.status.device_label.text() == "CPU, 스레드 2개"
