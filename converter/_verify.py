@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,17 @@ def missing_verify_modules() -> list[str]:
 def require_verify_modules() -> None:
     """Refuse ``--verify`` up front, before any conversion work, when the extra is absent."""
     missing = missing_verify_modules()
+    if missing and getattr(sys, "frozen", False):
+        # The installed package (PyInstaller bundle under /opt/bllossom-desktop) carries no
+        # torch/transformers and has no pip to add them: say so instead of advising pip.
+        raise InputError(
+            "Verification (--verify) compares the model with transformers, which the "
+            "installed app does not include; it needs the developer install.",
+            hint="Convert without --verify here (the tokenizer check still runs), or verify "
+            "the file from a developer install (git checkout, scripts/setup, then "
+            "bllossom convert --verify).",
+            code=ErrorCode.VERIFY_UNAVAILABLE,
+        )
     if missing:
         raise InputError(
             f"Verification (--verify) compares the model with transformers and needs the "
