@@ -19,6 +19,7 @@ from desktop.qt import (
     Qt,
     QWidget,
 )
+from desktop.remote_server_form import key_storage_note
 from desktop.theme import current_colors
 
 FIRST_USER_PORT = 1024
@@ -144,14 +145,7 @@ class ApiServerSettingsBox(QGroupBox):
         self.state_label.setText(state)
         self.apply_button.setEnabled(problem is None and changed)
         self.copy_button.setEnabled(switch.running and not changed)
-        if api_keys.keyring_available():
-            note = self.tr("The key is saved in the system keyring.")
-        else:
-            note = self.tr(
-                "No system keyring was found: the key is saved in the settings file, "
-                "readable only by you."
-            )
-        self.key_note.setText(note)
+        self.key_note.setText(key_storage_note(api_keys.keyring_available()))
 
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):

@@ -244,20 +244,23 @@ class ChatController(QObject):
         self._run_reply(start, restore_text=text)
 
     def regenerate(self, message_id: int) -> None:
-        if self.busy:
-            return
-        if self._models.engine is None or self._models.loading is not None:
-            self._context.status.showMessage(self._no_model_text(), 8000)
+        if not self._can_reply():
             return
         session = self.session
         self._run_reply(lambda ctx: session.regenerate(message_id, cancel=ctx.cancel))
 
-    def continue_reply(self, message_id: int) -> None:
-        """Write more of a reply cut at the length limit, into the same message."""
+    def _can_reply(self) -> bool:
+        """No reply is running and a model is ready (else the status bar says so)."""
         if self.busy:
-            return
+            return False
         if self._models.engine is None or self._models.loading is not None:
             self._context.status.showMessage(self._no_model_text(), 8000)
+            return False
+        return True
+
+    def continue_reply(self, message_id: int) -> None:
+        """Write more of a reply cut at the length limit, into the same message."""
+        if not self._can_reply():
             return
         session = self.session
         self._run_reply(lambda ctx: session.continue_reply(message_id, cancel=ctx.cancel))
@@ -265,10 +268,7 @@ class ChatController(QObject):
     def new_from_summary(self, _message_id: int) -> None:
         """A conversation that no longer fits goes on in a new chat, which starts from the
         model's summary of it (its system prompt)."""
-        if self.busy:
-            return
-        if self._models.engine is None or self._models.loading is not None:
-            self._context.status.showMessage(self._no_model_text(), 8000)
+        if not self._can_reply():
             return
         session = self.session
         self.page.set_generating(True)

@@ -23,6 +23,7 @@ from desktop.i18n import is_language_change
 from desktop.ops import Op, OpContext, OpRunner
 from desktop.qt import (
     QComboBox,
+    QCoreApplication,
     QEvent,
     QFormLayout,
     QHBoxLayout,
@@ -36,6 +37,8 @@ from desktop.qt import (
 )
 from desktop.settings import RegisteredModel
 
+translate = QCoreApplication.translate
+
 CONNECT_TIMEOUT_S = 8.0
 """A test waits this long for a server that does not answer (then says so)."""
 _TEST_READ_TIMEOUT_S = 30.0
@@ -47,6 +50,17 @@ def list_server_models(url: str, key: str, ctx: OpContext) -> list[str]:
         url, key or None, connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=_TEST_READ_TIMEOUT_S
     )
     return engine.list_models(ctx.cancel)
+
+
+def key_storage_note(keyring: bool) -> str:
+    """Where an API key the user types is kept (said beside every API key field)."""
+    if keyring:
+        return translate("KeyStorage", "The key is saved in the system keyring.")
+    return translate(
+        "KeyStorage",
+        "No system keyring found: the key is saved in a file readable only by you "
+        "(settings.json, unencrypted).",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,13 +139,7 @@ class RemoteServerForm(QWidget):
         line = self.model_combo.lineEdit()
         if line is not None:
             line.setPlaceholderText(self.tr("test the connection to list them"))
-        if self._keyring:
-            note = self.tr("The key is saved in the system keyring.")
-        else:
-            note = self.tr(
-                "No system keyring found: the key is saved in a file readable only by you "
-                "(settings.json, unencrypted)."
-            )
+        note = key_storage_note(self._keyring)
         self.key_note.setText(note)
         self.key_edit.setToolTip(note)
         self.test_button.setText(self.tr("Test connection"))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.fixtures import real_models
 from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
+
+if TYPE_CHECKING:
+    from tests.unit.core.test_remote import FakeServer, Script
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +37,27 @@ def no_system_keyring() -> Iterator[None]:
     keyring.set_keyring(fail.Keyring())
     yield
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], FakeServer]]:
+    """``serve(script)`` starts a scripted OpenAI-style server; all stop after the test."""
+    from tests.unit.core.test_remote import FakeServer
+
+    servers: list[FakeServer] = []
+
+    def start(script: Script) -> FakeServer:
+        server = FakeServer(script)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()  # fmt: skip
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

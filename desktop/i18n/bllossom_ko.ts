@@ -67,14 +67,6 @@
         <source>Off.</source>
         <translation>꺼짐.</translation>
     </message>
-    <message>
-        <source>The key is saved in the system keyring.</source>
-        <translation>키는 시스템 키링에 저장됩니다.</translation>
-    </message>
-    <message>
-        <source>No system keyring was found: the key is saved in the settings file, readable only by you.</source>
-        <translation>시스템 키링이 없어 키를 설정 파일에 저장합니다. 이 파일은 본인만 읽을 수 있습니다.</translation>
-    </message>
 </context>
 <context>
     <name>ApiServerSwitch</name>
@@ -1037,6 +1029,17 @@
     </message>
 </context>
 <context>
+    <name>KeyStorage</name>
+    <message>
+        <source>The key is saved in the system keyring.</source>
+        <translation>키는 시스템 키링에 저장됩니다.</translation>
+    </message>
+    <message>
+        <source>No system keyring found: the key is saved in a file readable only by you (settings.json, unencrypted).</source>
+        <translation>시스템 키링이 없습니다. 키는 나만 읽을 수 있는 파일(settings.json, 암호화되지 않음)에 저장됩니다.</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>Copied to the clipboard.</source>
@@ -1409,14 +1412,6 @@
     <message>
         <source>test the connection to list them</source>
         <translation>연결을 테스트하면 목록이 채워집니다</translation>
-    </message>
-    <message>
-        <source>The key is saved in the system keyring.</source>
-        <translation>키는 시스템 키링에 저장됩니다.</translation>
-    </message>
-    <message>
-        <source>No system keyring found: the key is saved in a file readable only by you (settings.json, unencrypted).</source>
-        <translation>시스템 키링이 없습니다. 키는 나만 읽을 수 있는 파일(settings.json, 암호화되지 않음)에 저장됩니다.</translation>
     </message>
     <message>
         <source>Test connection</source>

@@ -7,8 +7,6 @@ Service gets), or one that refuses like a locked keyring.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
@@ -52,15 +50,6 @@ class LockedKeyring(MemoryKeyring):
 
     def set_password(self, service: str, username: str, password: str) -> None:
         raise KeyringLocked("Failed to unlock the collection!")
-
-
-@pytest.fixture(autouse=True)
-def no_real_keyring() -> Iterator[None]:
-    """Whatever a test sets, the keyring in use before it is put back after it."""
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 def test_a_key_goes_to_the_keyring_under_the_servers_url() -> None:

@@ -15,13 +15,8 @@ from desktop.qt import QApplication, Qt
 from desktop.settings import AppSettings
 from desktop.settings_dialog import SettingsDialog
 from tests.fixtures.gguf_models import fixture_gguf
+from tests.fixtures.ports import unused_port
 from tests.unit.desktop.test_main_window import settle
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def load_fixture_model(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -42,6 +37,17 @@ def open_settings_box(window) -> ApiServerSettingsBox:  # type: ignore[no-untype
     return box
 
 
+def serving(qtbot, window):  # type: ignore[no-untyped-def]
+    """The window's API server switched on over a loaded fixture model."""
+    load_fixture_model(qtbot, window)
+    box = open_settings_box(window)
+    box.enabled_box.setChecked(True)
+    box.port_spin.setValue(unused_port())
+    box.apply()
+    qtbot.waitUntil(lambda: window.api_server.running, timeout=30_000)
+    return window.api_server
+
+
 def get_json(url: str, key: str | None = None, body: dict | None = None) -> dict:  # type: ignore[type-arg]
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None)
     request.add_header("Content-Type", "application/json")
@@ -57,7 +63,7 @@ def test_switch_serves_the_loaded_model_and_shows_the_address(qtbot, make_window
     box = open_settings_box(window)
     assert not box.enabled_box.isChecked() and not box.network_box.isChecked()  # off by default
     assert box.state_label.text() == "Off." and not box.apply_button.isEnabled()
-    port = free_port()
+    port = unused_port()
     box.enabled_box.setChecked(True)
     box.port_spin.setValue(port)
     assert box.state_label.text() == "Press Apply to use these settings."
@@ -87,13 +93,7 @@ def test_switch_serves_the_loaded_model_and_shows_the_address(qtbot, make_window
 
 def test_app_chat_waits_for_an_api_reply_and_says_so(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
-    load_fixture_model(qtbot, window)
-    box = open_settings_box(window)
-    box.enabled_box.setChecked(True)
-    box.port_spin.setValue(free_port())
-    box.apply()
-    switch = window.api_server
-    qtbot.waitUntil(lambda: switch.running, timeout=30_000)
+    switch = serving(qtbot, window)
     server = switch._server
     assert server is not None
     api_turn = server.gate.join("api")  # an API request holds the model
@@ -115,13 +115,7 @@ def test_app_chat_waits_for_an_api_reply_and_says_so(qtbot, make_window) -> None
 
 def test_stop_while_waiting_for_the_api_keeps_the_message(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
-    load_fixture_model(qtbot, window)
-    box = open_settings_box(window)
-    box.enabled_box.setChecked(True)
-    box.port_spin.setValue(free_port())
-    box.apply()
-    switch = window.api_server
-    qtbot.waitUntil(lambda: switch.running, timeout=30_000)
+    switch = serving(qtbot, window)
     assert switch._server is not None
     api_turn = switch._server.gate.join("api")
     window.chat.input.setPlainText("취소할 메시지")

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import keyring
-import pytest
-from keyring.backends import fail
 
 from bllossom_core.hardware import HardwareInfo
 from desktop.models import ModelsDialog, format_size, model_display_name
 from desktop.qt import QMessageBox
 from desktop.settings import AppSettings, RegisteredModel
 from tests.unit.desktop.scripted import ScriptedEngine, use_engine
-
-
-@pytest.fixture(autouse=True)
-def no_real_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 def test_lists_models_and_switches(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 
 import keyring
 import pytest
-from keyring.backends import fail
 
 from bllossom_core.api_keys import SERVICE
 from bllossom_core.paths import settings_path
@@ -21,14 +19,6 @@ from desktop.settings import AppSettings, RegisteredModel
 from tests.unit.core.test_api_keys import LockedKeyring, MemoryKeyring
 
 SERVER = "http://gpu-box:8000/v1"
-
-
-@pytest.fixture(autouse=True)
-def no_real_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -8,13 +8,9 @@ port, and a server refusing the key; never the developer's real keyring.
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keyring
-import pytest
-from keyring.backends import fail
 
 from bllossom_core.api_keys import SERVICE
 from bllossom_core.paths import settings_path
@@ -23,41 +19,11 @@ from desktop.models import ModelsDialog
 from desktop.ops import OpRunner
 from desktop.qt import QMessageBox
 from desktop.settings import AppSettings, RegisteredModel
+from tests.fixtures.ports import unused_port
 from tests.unit.core.test_api_keys import MemoryKeyring
-from tests.unit.core.test_remote import FakeServer, Handler, Script, happy_script
+from tests.unit.core.test_remote import Handler, happy_script
 
 SHOTS = Path("/work/notes/shots")
-
-
-@pytest.fixture(autouse=True)
-def no_real_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Script], FakeServer]]:
-    servers: list[FakeServer] = []
-
-    def start(script: Script) -> FakeServer:
-        server = FakeServer(script)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()  # fmt: skip
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def refuse_the_key(handler: Handler) -> None:
@@ -105,7 +71,7 @@ def test_test_connection_offers_the_servers_models(qtbot, serve) -> None:  # typ
 
 
 def test_add_tests_first_and_refuses_a_server_that_is_not_there(qtbot) -> None:  # type: ignore[no-untyped-def]
-    port = closed_port()
+    port = unused_port()
     dialog = make_dialog(qtbot)
     form = dialog.remote
     chosen: list[RegisteredModel] = []
