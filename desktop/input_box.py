@@ -7,9 +7,26 @@ while a pre-edit is pending first commits the pre-edit into the document ourselv
 asks the IME to forget it, and swallows the one late commit of that same text that
 some IMEs still deliver after the key press. So the whole text goes out exactly once,
 whichever order the IME uses.
+
+Real engines differ in that order (``tests/e2e/test_real_ime.py`` drives both):
+
+* ibus-hangul commits the syllable, then forwards the key that ended it.
+* fcitx5-hangul (through fcitx5's IBus frontend) lets the key through first and
+  commits afterwards: a Space or Return reaches the box while the syllable is still
+  pre-edit. Any key other than a bare modifier that reaches the box while a pre-edit
+  is pending therefore finishes the syllable first (so ``좋은 아침`` does not become
+  ``좋 은아침``), and the late commit is swallowed.
+* When the focus leaves the box (a click on a button that takes the focus), Qt clears
+  the pre-edit (an input-method event with neither commit nor pre-edit) just before
+  the focus moves, and fcitx5's own commit of the syllable then goes to the new focus
+  widget, which drops it. The box remembers a pre-edit cleared that way until the
+  event loop turns, and puts it in the document when the focus leaves in the
+  meantime; a pre-edit still pending when the focus leaves is committed too.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from desktop.qt import (
     QGuiApplication,
@@ -19,13 +36,36 @@ from desktop.qt import (
     QResizeEvent,
     QSizePolicy,
     Qt,
+    QTimer,
     QWidget,
     Signal,
 )
 
+if TYPE_CHECKING:
+    from PySide6.QtGui import QFocusEvent
+
 MIN_LINES = 2
 MAX_LINES = 10
 """The box grows with its text up to this many lines, then scrolls."""
+
+MODIFIER_KEYS = frozenset(
+    {
+        Qt.Key.Key_Shift,
+        Qt.Key.Key_Control,
+        Qt.Key.Key_Alt,
+        Qt.Key.Key_AltGr,
+        Qt.Key.Key_Meta,
+        Qt.Key.Key_Super_L,
+        Qt.Key.Key_Super_R,
+        Qt.Key.Key_Hyper_L,
+        Qt.Key.Key_Hyper_R,
+        Qt.Key.Key_CapsLock,
+        Qt.Key.Key_NumLock,
+        Qt.Key.Key_ScrollLock,
+        Qt.Key.Key_unknown,
+    }
+)
+"""Keys that do not end a syllable when they reach the box (Shift for ㅆ, ㅃ, ...)."""
 
 
 class InputBox(QPlainTextEdit):
@@ -38,6 +78,9 @@ class InputBox(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self._preedit = ""
         self._swallow_commit = ""
+        self._cleared = ""
+        """A pre-edit the input method cleared without committing it, kept until the
+        event loop turns: the focus leaving meanwhile means Qt dropped the syllable."""
         self.send_enabled = True
         """False while a reply is generating: Enter then keeps the text in the box."""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -94,8 +137,16 @@ class InputBox(QPlainTextEdit):
             self._swallow_commit = ""
         elif event.preeditString():
             self._swallow_commit = ""
+        if self._preedit and not commit and not event.preeditString():
+            self._cleared = self._preedit
+            QTimer.singleShot(0, self, self._forget_cleared)
+        else:
+            self._cleared = ""
         self._preedit = event.preeditString()
         super().inputMethodEvent(event)
+
+    def _forget_cleared(self) -> None:
+        self._cleared = ""
 
     def commit_preedit(self) -> str:
         """Move a pending pre-edit into the document; returns what was committed."""
@@ -124,7 +175,28 @@ class InputBox(QPlainTextEdit):
         self.submitted.emit(text)
         return True
 
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        # A popup (the context menu) or the menu bar keeps the composition going, as
+        # Qt's own input-method commit on a focus change does.
+        if event.reason() not in (
+            Qt.FocusReason.PopupFocusReason,
+            Qt.FocusReason.MenuBarFocusReason,
+        ):
+            if self._cleared:
+                # Qt cleared the syllable for the focus change: it was never typed
+                # into the document, so put it there; the engine's own commit goes
+                # to the new focus widget (or, if it comes here, is swallowed).
+                self.insertPlainText(self._cleared)
+                self._swallow_commit = self._cleared
+            self.commit_preedit()
+        self._cleared = ""
+        super().focusOutEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._preedit and event.key() not in MODIFIER_KEYS:
+            # The input method let this key through while a syllable is composing: it
+            # ends the syllable, which goes in before the key's own effect.
+            self.commit_preedit()
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             modifiers = event.modifiers()
             if modifiers & Qt.KeyboardModifier.ShiftModifier:
