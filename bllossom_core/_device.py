@@ -7,8 +7,10 @@ The ladder is plain data and a loop over an injected loader, so the fallback log
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -164,6 +166,68 @@ def load_with_fallback(
     )
 
 
+# ggml's CPU backend variants (GGML_CPU_ALL_VARIANTS) by the instruction set they add.
+CPU_VARIANT_LABELS = {
+    "x64": "x86-64",
+    "sse42": "SSE4.2",
+    "sandybridge": "AVX",
+    "ivybridge": "AVX",
+    "piledriver": "AVX+FMA",
+    "haswell": "AVX2",
+    "alderlake": "AVX-VNNI",
+    "skylakex": "AVX-512",
+    "cannonlake": "AVX-512",
+    "cascadelake": "AVX-512 VNNI",
+    "icelake": "AVX-512 VNNI",
+    "cooperlake": "AVX-512 BF16",
+    "zen4": "AVX-512 BF16",
+    "sapphirerapids": "AMX",
+}
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+def cpu_variant() -> str | None:
+    """The instruction set of the CPU backend ggml picked at start ("AVX2"), in a build
+    that carries one CPU backend per x86-64 level and loads the best (GGML_BACKEND_DL with
+    GGML_CPU_ALL_VARIANTS: the packaged app); None in a build with a single CPU backend
+    (the developer install) or where it cannot be told. The backend's file is found from
+    the address of one of its functions (dladdr), e.g. ``libggml-cpu-haswell.so``."""
+    try:
+        import llama_cpp
+
+        lib = llama_cpp.llama_cpp._lib
+        by_name = lib["ggml_backend_reg_by_name"]  # a fresh function object each time
+        by_name.argtypes = [ctypes.c_char_p]
+        by_name.restype = ctypes.c_void_p
+        reg = by_name(b"CPU")
+        if not reg:
+            return None
+        get_proc = lib["ggml_backend_reg_get_proc_address"]
+        get_proc.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        get_proc.restype = ctypes.c_void_p
+        address = get_proc(reg, b"ggml_backend_get_features")
+        if not address:
+            return None
+        info = _DlInfo()
+        if not ctypes.CDLL(None).dladdr(ctypes.c_void_p(address), ctypes.byref(info)):
+            return None
+        file_name = os.path.basename((info.dli_fname or b"").decode(errors="replace"))
+    except (ImportError, AttributeError, OSError, ValueError, TypeError):
+        return None
+    found = re.fullmatch(r"libggml-cpu-(.+)\.so", file_name)
+    if found is None:
+        return None
+    return CPU_VARIANT_LABELS.get(found.group(1), found.group(1))
+
+
 def describe_device(
     probe: GpuProbe,
     requested: int | None,
@@ -180,7 +244,9 @@ def describe_device(
         return DeviceReport("cuda", summary, probe.gpu_name, layers, total_layers, threads,
                             first_failure)  # fmt: skip
     cause, why = cpu_reason(probe, requested, first_failure)
-    summary = f"CPU: {why}, {threads} thread{'' if threads == 1 else 's'}"
+    variant = cpu_variant()
+    level = f"{variant}, " if variant else ""
+    summary = f"CPU: {level}{why}, {threads} thread{'' if threads == 1 else 's'}"
     return DeviceReport("cpu", summary, None, 0, total_layers, threads, why, cause)
 
 
