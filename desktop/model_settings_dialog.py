@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from bllossom_core.errors import InvalidSettingError
 from bllossom_core.model_settings import KV_CACHE_TYPES, ModelSettings, check_model_settings
+from desktop.dialog_parts import problem_label, settings_buttons
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QEvent,
     QFormLayout,
     QLabel,
@@ -68,22 +68,9 @@ class ModelSettingsDialog(QDialog):
         for label, widget in zip(self.labels.values(), widgets, strict=True):
             form.addRow(label, widget)
         layout.addLayout(form)
-        self.problem_label = QLabel(self)
-        self.problem_label.setObjectName("settingsProblem")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color: #c62828;")
-        self.problem_label.hide()
+        self.problem_label = problem_label(self)
         layout.addWidget(self.problem_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok
-            | QDialogButtonBox.StandardButton.Cancel
-            | QDialogButtonBox.StandardButton.RestoreDefaults,
-            self,
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        restore = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
-        restore.clicked.connect(lambda: self._show(ModelSettings()))
+        self.buttons = settings_buttons(self, lambda: self._show(ModelSettings()))
         layout.addWidget(self.buttons)
         self.retranslate()
 

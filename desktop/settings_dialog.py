@@ -6,6 +6,7 @@ from bllossom_core.errors import InvalidSettingError
 from bllossom_core.session import ConversationOptions
 from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT, TEMPLATE_CHOICES
 from bllossom_core.types import GenerationSettings, check_settings
+from desktop.dialog_parts import problem_label, settings_buttons
 from desktop.i18n import is_language_change
 from desktop.qt import (
     QComboBox,
@@ -155,22 +156,9 @@ class ConversationSettingsDialog(QDialog):
         ):
             self.form.addRow(self.labels[key], widget)
         layout.addLayout(self.form)
-        self.problem_label = QLabel(self)
-        self.problem_label.setObjectName("settingsProblem")
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color: #c62828;")
-        self.problem_label.hide()
+        self.problem_label = problem_label(self)
         layout.addWidget(self.problem_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok
-            | QDialogButtonBox.StandardButton.Cancel
-            | QDialogButtonBox.StandardButton.RestoreDefaults,
-            self,
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        restore = self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
-        restore.clicked.connect(self._restore_defaults)
+        self.buttons = settings_buttons(self, self._restore_defaults)
         layout.addWidget(self.buttons)
         self._seed = options.settings.seed
         self._template_value = options.template
