@@ -164,33 +164,27 @@ def _send(
         connection.close()
 
 
+_UNREACHABLE: tuple[tuple[type[BaseException], str, str], ...] = (
+    # (error type, why, hint); the first that matches words the failure. ``{host}`` and
+    # ``{error}`` are filled in.
+    (ConnectionRefusedError, "nothing is listening there",
+     "Start the server (vLLM, llama-server, Ollama) or check the address."),
+    (socket.gaierror, "the server name '{host}' was not found",
+     "Check the address and your network connection."),
+    (TimeoutError, "the server did not answer in time",
+     "Check that it is running and reachable from this PC."),
+    (ssl.SSLError, "a secure connection could not be set up ({error})",
+     "Check the https address, or use http:// for a server on your network."),
+)  # fmt: skip
+
+
 def _unreachable(endpoint: Endpoint, error: BaseException) -> RemoteError:
     where = endpoint.address
     code = ErrorCode.SERVER_UNREACHABLE
-    if isinstance(error, ConnectionRefusedError):
-        return RemoteError(
-            f"Could not connect to {where}: nothing is listening there.",
-            hint="Start the server (vLLM, llama-server, Ollama) or check the address.",
-            code=code,
-        )
-    if isinstance(error, socket.gaierror):
-        return RemoteError(
-            f"Could not connect to {where}: the server name '{endpoint.host}' was not found.",
-            hint="Check the address and your network connection.",
-            code=code,
-        )
-    if isinstance(error, TimeoutError):
-        return RemoteError(
-            f"Could not connect to {where}: the server did not answer in time.",
-            hint="Check that it is running and reachable from this PC.",
-            code=code,
-        )
-    if isinstance(error, ssl.SSLError):
-        return RemoteError(
-            f"Could not connect to {where}: a secure connection could not be set up ({error}).",
-            hint="Check the https address, or use http:// for a server on your network.",
-            code=code,
-        )
+    for kind, why, hint in _UNREACHABLE:
+        if isinstance(error, kind):
+            reason = why.format(host=endpoint.host, error=error)
+            return RemoteError(f"Could not connect to {where}: {reason}.", hint=hint, code=code)
     if isinstance(error, (OSError, http.client.RemoteDisconnected)):
         return RemoteError(
             f"Could not connect to {where} ({type(error).__name__}: {error}).",
