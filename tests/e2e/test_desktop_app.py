@@ -193,3 +193,47 @@ def test_chat_restart_and_kill(display: str, tmp_path: Path) -> None:
     app = DesktopApp(display, home, [])
     assert app.quit() == 0
     assert len(thread_of_only_conversation(home)) == 6
+
+
+def test_the_app_answers_correctly_with_a_real_model(
+    display: str, tmp_path: Path, smollm2_gguf: Path
+) -> None:
+    """SmolLM2-135M-Instruct in the real app: typed question, greedy reply naming Paris,
+    the very reply the engine gives for the prompt the app sends (its system prompt and
+    the question)."""
+    from bllossom_core.engine import LocalEngine
+    from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
+    from bllossom_core.types import ChatMessage, GenerationSettings
+    from desktop.settings import AppSettings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    greedy = GenerationSettings(temperature=0.0, max_tokens=48)
+    # A conversation left open with greedy settings (as set in Conversation settings).
+    with ConversationStore(home / "conversations.sqlite3") as store:
+        conversation = store.create_conversation(
+            "Geography", system_prompt=DEFAULT_SYSTEM_PROMPT, settings=greedy
+        )
+    AppSettings(last_conversation=str(conversation.id)).save(home / "settings.json")
+    app = DesktopApp(display, home, ["--model", str(smollm2_gguf)])
+    question = "What is the capital of France?"
+    app.ask(question)
+
+    def answered() -> list[Message]:
+        thread = thread_of_only_conversation(home)
+        return thread if len(thread) == 2 and thread[-1].complete else []
+
+    thread = wait_for(answered, 120, "the real model's answer")
+    assert app.quit() == 0
+    assert thread[0].text == question
+    assert "Paris" in thread[1].text, thread[1].text
+    engine = LocalEngine.load(smollm2_gguf, context_size=4096)
+    try:
+        stream = engine.stream_chat(
+            [ChatMessage("system", DEFAULT_SYSTEM_PROMPT), ChatMessage("user", question)], greedy
+        )
+        with stream:
+            reference = "".join(stream)
+    finally:
+        engine.close()
+    assert thread[1].text == reference
