@@ -1,0 +1,337 @@
+"""The installable package (scripts/package): the .deb on a clean Debian 12, and the
+bundle's CPU backend choice on old and new x86-64 CPUs (qemu-user).
+
+Opt-in, as they take long: they run only with ``BLLOSSOM_PACKAGE_TESTS=1`` and alone:
+
+    BLLOSSOM_PACKAGE_TESTS=1 .venv/bin/pytest -m package tests/e2e/test_package.py
+
+``BLLOSSOM_PACKAGE_DEB=dist/bllossom-desktop_X_amd64.deb`` tests that file instead of
+building one with scripts/package. The clean Debian 12 root (debootstrap, then
+``apt-get update``) is cached in ``~/.cache/bllossom-package/bookworm-minbase``; each
+run works on a copy. Needs root (chroot, mounts), debootstrap, qemu-user, Xvfb and
+xdotool. How long each step took is printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
+from tests.fixtures.gguf_models import fixture_gguf
+
+ROOT = Path(__file__).resolve().parents[2]
+ENABLED = os.environ.get("BLLOSSOM_PACKAGE_TESTS") == "1"
+
+pytestmark = [
+    pytest.mark.package,
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not ENABLED,
+        reason="package tests are opt-in (long): set BLLOSSOM_PACKAGE_TESTS=1",
+    ),
+]
+
+CACHE = Path(
+    os.environ.get("BLLOSSOM_PACKAGE_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bllossom-package"
+)
+MIRROR = os.environ.get("BLLOSSOM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+LOW = ["nice", "-n", "19", "ionice", "-c3"]
+PROMPT = "Tell me about Seoul. 서울에 대해 알려줘."
+GENERATE = ["--prompt", PROMPT, "--temperature", "0", "--json", "--max-tokens", "16",
+            "--context-size", "256", "--threads", "1"]  # fmt: skip
+
+TIMINGS: list[tuple[str, float]] = []
+
+
+@contextmanager
+def timed(step: str) -> Iterator[None]:
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        TIMINGS.append((step, time.monotonic() - start))
+        print(f"[package] {step}: {time.monotonic() - start:.1f} s", file=sys.stderr)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def report_timings(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and TIMINGS:
+        reporter.write_sep("-", "package test steps")
+        for step, seconds in TIMINGS:
+            reporter.write_line(f"{seconds:8.1f} s  {step}")
+
+
+def run(command: list[str], timeout: float = 600, **kwargs: object) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
+    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return str(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def deb() -> Path:
+    given = os.environ.get("BLLOSSOM_PACKAGE_DEB")
+    if given:
+        return Path(given).resolve()
+    with timed("scripts/package (bundle and .deb)"):
+        run([str(ROOT / "scripts" / "package")], timeout=4 * 3600, cwd=ROOT)
+    found = sorted((ROOT / "dist").glob("bllossom-desktop_*_amd64.deb"))
+    assert found, "scripts/package made no .deb"
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def unpacked(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .deb's files, unpacked as they would be installed (``dpkg-deb -x``)."""
+    target = tmp_path_factory.mktemp("deb-files")
+    run(["dpkg-deb", "-x", str(deb), str(target)])
+    return target
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    return fixture_gguf("llama2-spm-ko")
+
+
+# --------------------------------------------------------------------------- qemu-user
+
+
+def generate_json(command: list[str], model: Path, timeout: float = 900) -> dict[str, object]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
+           "LANG": "C.UTF-8"}  # fmt: skip
+    output = run([*command, "generate", str(model), *GENERATE], timeout=timeout, env=env)
+    result: dict[str, object] = json.loads(output)
+    return result
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user")
+def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, model: Path) -> None:
+    exe = str(unpacked / "opt" / "bllossom-desktop" / "bllossom")
+    with timed("generate, native CPU"):
+        native = generate_json([exe], model)
+    device = native["device"]
+    assert isinstance(device, dict)
+    print(f"native: {device['summary']}", file=sys.stderr)
+    assert device["summary"].startswith("CPU: ")
+    # qemu 7.2's TCG has SSE4.2 (Nehalem) and AVX2/FMA/F16C/BMI2 (Haswell), no AVX-512.
+    for cpu, level in (("Nehalem", "SSE4.2"), ("Haswell", "AVX2")):
+        with timed(f"generate under qemu-x86_64 -cpu {cpu}"):
+            emulated = generate_json([*LOW, "qemu-x86_64", "-cpu", cpu, exe], model)
+        device = emulated["device"]
+        assert isinstance(device, dict)
+        print(f"{cpu}: {device['summary']}", file=sys.stderr)
+        assert device["summary"].startswith(f"CPU: {level}, "), device
+        assert emulated["text"], emulated
+        # The same greedy reply as the native run: another CPU backend, the same model.
+        assert emulated["text"] == native["text"], (cpu, emulated["text"], native["text"])
+
+
+# --------------------------------------------------------------------------- clean Debian 12
+
+
+def debian_root() -> Path:
+    """The cached minimal Debian 12 root, made (debootstrap, apt-get update) on first use."""
+    cached = CACHE / "bookworm-minbase"
+    if (cached / ".complete").exists():
+        return cached
+    if shutil.which("debootstrap") is None:
+        pytest.skip("needs debootstrap (apt-get install debootstrap)")
+    partial = CACHE / "bookworm-minbase.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with timed("debootstrap Debian 12 minbase (cached afterwards)"):
+        run([*LOW, "debootstrap", "--variant=minbase", "bookworm", str(partial), MIRROR],
+            timeout=1800)  # fmt: skip
+    with chroot(partial) as inside:
+        inside("apt-get update -qq", timeout=600)
+    (partial / ".complete").write_text("ok\n")
+    partial.rename(cached)
+    return cached
+
+
+@contextmanager
+def chroot(root: Path) -> Iterator[Callable[..., str]]:
+    """``inside(shell_command)`` runs in ``root`` with /proc, /sys and /dev mounted."""
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    mounted: list[Path] = []
+    try:
+        for source, target, options in (
+            ("proc", root / "proc", ["-t", "proc"]),
+            ("/sys", root / "sys", ["--rbind"]),
+            ("/dev", root / "dev", ["--rbind"]),
+        ):
+            run(["mount", *options, source, str(target)])
+            mounted.append(target)
+
+        def inside(command: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+            environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+                           "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
+                           **(env or {})}  # fmt: skip
+            return run([*LOW, "chroot", str(root), "/bin/sh", "-c", command],
+                       timeout=timeout, env=environment)  # fmt: skip
+
+        yield inside
+    finally:
+        for target in reversed(mounted):
+            subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """An Xvfb on the host; clients in the chroot reach it through its abstract socket
+    (one network namespace), so nothing X11 gets installed in the clean root."""
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    try:
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot and mounts)")
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+                    reason="needs Xvfb and xdotool (scripts/setup installs them)")  # fmt: skip
+def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
+    deb: Path, model: Path, display: str, tmp_path: Path
+) -> None:
+    from bllossom_core.store import ConversationStore
+
+    pristine = debian_root()
+    root = tmp_path / "root"
+    with timed("copy the clean root"):
+        run(["cp", "-a", str(pristine), str(root)])
+    shutil.copy(deb, root / "tmp" / "bllossom-desktop.deb")
+    shutil.copy(model, root / "tmp" / "model.gguf")
+    source = checkpoint(CheckpointSpec(family="llama3-bpe-ko"))
+    shutil.copytree(source, root / "tmp" / "checkpoint")
+    data = root / "root" / ".local" / "share" / "Bllossom"
+
+    with chroot(root) as inside:
+        with timed("apt-get install ./bllossom-desktop.deb (Depends only, no Recommends)"):
+            inside("apt-get install -y -qq --no-install-recommends /tmp/bllossom-desktop.deb")
+        assert inside("bllossom --version").strip().startswith("bllossom ")
+        with timed("bllossom info"):
+            info = inside("bllossom info /tmp/model.gguf")
+        assert "llama" in info.lower(), info
+        with timed("bllossom generate"):
+            result = json.loads(inside("bllossom generate /tmp/model.gguf " + " ".join(
+                f"'{arg}'" for arg in GENERATE)))  # fmt: skip
+        assert result["text"] and result["device"]["summary"].startswith("CPU: "), result
+        print(f"clean root: {result['device']['summary']}", file=sys.stderr)
+
+        with timed("bllossom convert (BPE checkpoint to Q4_K_M)"):
+            inside("mkdir -p /root/.local/share/Bllossom/models && bllossom convert -q "
+                   "/tmp/checkpoint -o /root/.local/share/Bllossom/models/ko.gguf "
+                   "--quant Q4_K_M", timeout=900)  # fmt: skip
+        converted = data / "models" / "ko.gguf"
+        assert converted.stat().st_size > 0
+        refused = subprocess.run(
+            [*LOW, "chroot", str(root), "/usr/bin/bllossom", "convert", "/tmp/checkpoint",
+             "-o", "/tmp/v.gguf", "--quant", "F16", "--verify"],
+            capture_output=True, text=True, timeout=300,
+            env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "needs the developer install" in refused.stderr, refused.stderr
+
+        with timed("bllossom-desktop under Xvfb: open, answer, quit"):
+            env = {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "PATH": "/usr/bin:/bin",
+                   "HOME": "/root", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": "/tmp"}  # fmt: skip
+            log = (tmp_path / "desktop.log").open("wb")
+            app = subprocess.Popen(
+                ["chroot", str(root), "/usr/bin/bllossom-desktop", "--language", "en",
+                 "--model", "/tmp/model.gguf"],
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            host_env = {**os.environ, "DISPLAY": display}
+
+            def xdotool(*args: str) -> str:
+                return run(["xdotool", *args], env=host_env, timeout=60)
+
+            def window() -> str:
+                assert app.poll() is None, (tmp_path / "desktop.log").read_text(errors="replace")
+                found = subprocess.run(
+                    ["xdotool", "search", "--onlyvisible", "--name", "Bllossom"],
+                    env=host_env, capture_output=True, text=True,
+                )  # fmt: skip
+                return found.stdout.split()[0] if found.stdout.split() else ""
+
+            try:
+                win = str(wait_for(window, 120, "the main window"))
+                question = "Hello, who are you?"
+                xdotool("windowfocus", "--sync", win)
+                time.sleep(2)  # the model loads in the background
+                xdotool("type", "--delay", "60", question)
+                xdotool("key", "Return")
+
+                def answered() -> object:
+                    database = data / "conversations.sqlite3"
+                    if not database.exists():
+                        return None
+                    store = ConversationStore(database)
+                    try:
+                        conversations = store.list_conversations()
+                        if len(conversations) != 1:
+                            return None
+                        thread = store.thread(conversations[0].id)
+                    finally:
+                        store.close()
+                    done = len(thread) == 2 and thread[-1].complete and thread[-1].text
+                    return thread if done else None
+
+                thread = wait_for(answered, 180, "the answer")
+                assert thread[0].text == question  # type: ignore[index]
+                xdotool("windowfocus", "--sync", win)
+                xdotool("key", "ctrl+q")
+                assert app.wait(60) == 0
+            finally:
+                if app.poll() is None:
+                    app.kill()
+                    app.wait(10)
+                log.close()
+            output = (tmp_path / "desktop.log").read_text(errors="replace")
+            for sign in ("Fatal Python error", "Traceback"):
+                assert sign not in output, output
+
+        with timed("apt-get purge bllossom-desktop"):
+            inside("apt-get purge -y -qq bllossom-desktop")
+        for gone in (
+            "opt/bllossom-desktop",
+            "usr/bin/bllossom",
+            "usr/bin/bllossom-desktop",
+            "usr/share/applications/io.github.bllossom.BllossomDesktop.desktop",
+        ):
+            assert not (root / gone).exists() and not (root / gone).is_symlink(), gone
+        # The user's conversations and models stay.
+        assert (data / "conversations.sqlite3").stat().st_size > 0
+        assert converted.stat().st_size > 0
