@@ -46,6 +46,11 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     from desktop.settings import AppSettings
     from desktop.theme import apply_fonts, apply_theme
 
+    input_method = None
+    if QApplication.instance() is None:
+        from desktop.im_module import choose_input_method
+
+        input_method = choose_input_method()  # before Qt picks its input method
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Bllossom")
@@ -61,6 +66,8 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     languages.apply(settings.language)
     apply_theme(app, settings.theme)
     window = MainWindow(ConversationStore(), settings, languages)
+    if input_method is not None and not input_method.working:
+        window.statusBar().showMessage(input_method.notice())
 
     def follow_system_scheme() -> None:
         if window.settings.theme == "system":

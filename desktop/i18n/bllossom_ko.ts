@@ -1029,6 +1029,13 @@
     </message>
 </context>
 <context>
+    <name>InputMethod</name>
+    <message>
+        <source>Korean input is off: fcitx5 cannot reach this app. Turn on fcitx5's IBus Frontend add-on and start the app with QT_IM_MODULE=ibus.</source>
+        <translation>한글 입력이 꺼져 있습니다: fcitx5가 이 앱에 연결되지 못합니다. fcitx5의 IBus 프론트엔드 애드온을 켜고 QT_IM_MODULE=ibus로 앱을 실행하세요.</translation>
+    </message>
+</context>
+<context>
     <name>KeyStorage</name>
     <message>
         <source>The key is saved in the system keyring.</source>

@@ -156,3 +156,42 @@ def test_click_elsewhere_while_composing_keeps_the_syllable(app: ime.ProbedApp) 
     assert (state["text"], state["search_text"]) == ("감사합니다", "")
     app.xdotool("key", "End", "Return")
     assert sent(app, before) == "감사합니다"
+
+
+DEBIAN_FCITX5_QT6_PLUGIN = Path(
+    "/usr/lib/x86_64-linux-gnu/qt6/plugins/platforminputcontexts"
+    "/libfcitx5platforminputcontextplugin.so"
+)
+
+
+def test_fcitx_users_module_setting_reaches_fcitx5(model: Path, tmp_path: Path) -> None:
+    """A fcitx5 user's ``QT_IM_MODULE=fcitx``: PySide6's Qt has no fcitx plugin, and
+    Debian's (fcitx5-frontend-qt6, put on ``QT_PLUGIN_PATH`` here) does not load into
+    it, so Qt would run with no input method and type Latin letters. The app switches
+    to fcitx5's IBus frontend before Qt starts, and the Korean arrives."""
+    absent = ime.missing("fcitx5")
+    if absent:
+        reason = f"needs {', '.join(absent)} (installed by scripts/setup)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    data = tmp_path / "data"
+    data.mkdir()
+    with ime.xvfb() as display, ime.input_method("fcitx5", display, tmp_path) as env:
+        env = {**env, "QT_IM_MODULE": "fcitx"}
+        if DEBIAN_FCITX5_QT6_PLUGIN.exists():
+            plugins = tmp_path / "qt-plugins" / "platforminputcontexts"
+            plugins.mkdir(parents=True)
+            (plugins / DEBIAN_FCITX5_QT6_PLUGIN.name).symlink_to(DEBIAN_FCITX5_QT6_PLUGIN)
+            env["QT_PLUGIN_PATH"] = str(plugins.parent)
+        app = ime.ProbedApp(env, data, ["--model", str(model)])
+        try:
+            app.xdotool("windowfocus", "--sync", app.window)
+            app.wait_state("the input box focused", focus="InputBox")
+            type_until_composing(app, "감사합니다")
+            app.xdotool("key", "Return")
+            assert sent(app, 0) == "감사합니다"
+            assert app.quit() == 0
+        finally:
+            app.close()
+        assert "typing through fcitx5's IBus frontend" in app.output()
