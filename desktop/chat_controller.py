@@ -18,8 +18,8 @@ from bllossom_core.store import Message
 from bllossom_core.templates import DEFAULT_SYSTEM_PROMPT
 from bllossom_core.types import GenerationSettings, GenerationStats
 from desktop.chat_page import ChatPage
-from desktop.chat_view import ShownMessage
 from desktop.context import AppContext
+from desktop.message_widget import ShownMessage
 from desktop.model_manager import ModelManager
 from desktop.ops import Op, OpContext
 from desktop.qt import QObject, QTimer, Signal

@@ -1,7 +1,7 @@
 """The parts of a reply around its text: a reasoning model's thinking, and the notes
 under a reply that ended unusually (stopped, cut at the length limit, history left out).
 
-Both are composed into :class:`desktop.chat_view.MessageWidget`; they only show state
+Both are composed into :class:`desktop.message_widget.MessageWidget`; they only show state
 and emit what the user asked for, the controller decides what happens.
 """
 

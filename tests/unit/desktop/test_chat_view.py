@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.chat_view import ChatView, ShownMessage
+from desktop.chat_view import ChatView
+from desktop.message_widget import ShownMessage
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_message_labels_hint_one_width_whatever_their_text(qtbot, view) -> None:
     """The root of the 45-180 ms stalls: Qt measures every message at the widest hint
     width among them, and a streaming reply's hint width grew with its text, so each
     new width made every message lay out its rich text again (benchmarks/desktop.py)."""
-    from desktop.chat_view import CHUNK_MIN_WIDTH
+    from desktop.message_body import CHUNK_MIN_WIDTH
 
     view.resize(1100, 700)
     view.set_messages([*long_conversation(6), ShownMessage(id=99, role="assistant", text="")])

@@ -7,8 +7,10 @@ import re
 
 import pytest
 
-from desktop.chat_view import MAX_CONTENT_WIDTH, ChatView, CodeBlock, ShownMessage
+from desktop.chat_view import MAX_CONTENT_WIDTH, ChatView
 from desktop.markdown import MarkdownRenderer, MarkdownStyle, fenced_code, split_chunks
+from desktop.message_body import CodeBlock
+from desktop.message_widget import ShownMessage
 from desktop.qt import QPoint, Qt
 
 LONG_LINE = "result = compute(" + ", ".join(f"argument_{n}" for n in range(40)) + ")"

@@ -66,7 +66,7 @@ def test_thinking_is_open_while_the_model_has_not_answered_yet(qtbot, make_windo
     window = make_window()
     use_engine(window, ScriptedEngine([["답"]]))
     window.chat.view.set_messages([])
-    from desktop.chat_view import ShownMessage
+    from desktop.message_widget import ShownMessage
 
     widget = window.chat.view.append_message(ShownMessage(id=-1, role="assistant", text=""))
     window.chat.view.begin_stream(widget)
