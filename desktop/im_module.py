@@ -80,7 +80,7 @@ def usable_plugin(
     """A platform input-context plugin for one of ``keys`` built for this Qt's
     major.minor (a plugin built for another Qt uses private API that is not there).
     Reads the plugins' metadata only: nothing is loaded."""
-    from PySide6.QtCore import QPluginLoader  # (not in desktop.qt: only needed here)
+    from desktop.qt import QPluginLoader
 
     wanted = set(keys)
     for folder in plugin_folders:
@@ -99,7 +99,7 @@ def ibus_portal_answers() -> bool:
     """The IBus portal service (fcitx5's IBus frontend, or ibus) is on the session bus."""
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and not os.environ.get("XDG_RUNTIME_DIR"):
         return False
-    from PySide6.QtDBus import QDBusConnection  # (not in desktop.qt: only needed here)
+    from desktop.qt import QDBusConnection
 
     bus = QDBusConnection.sessionBus()
     interface = bus.interface() if bus.isConnected() else None
@@ -114,9 +114,7 @@ def choose_input_method(
 ) -> InputMethodChoice | None:
     """Switch a fcitx request Qt cannot serve to fcitx5's IBus frontend (in
     ``environ``, by default the process environment); None when nothing was wrong."""
-    from PySide6.QtCore import qVersion
-
-    from desktop.qt import QCoreApplication
+    from desktop.qt import QCoreApplication, qVersion
 
     env = os.environ if environ is None else environ
     if env.get("QT_IM_MODULES") or not fcitx_requested(env):

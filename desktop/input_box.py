@@ -26,9 +26,8 @@ Real engines differ in that order (``tests/e2e/test_real_ime.py`` drives both):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from desktop.qt import (
+    QFocusEvent,
     QGuiApplication,
     QInputMethodEvent,
     QKeyEvent,
@@ -40,9 +39,6 @@ from desktop.qt import (
     QWidget,
     Signal,
 )
-
-if TYPE_CHECKING:
-    from PySide6.QtGui import QFocusEvent
 
 MIN_LINES = 2
 MAX_LINES = 10

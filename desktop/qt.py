@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPluginLoader,
     QPoint,
     QRect,
     QSize,
@@ -31,11 +32,14 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
     Slot,
+    qVersion,
 )
+from PySide6.QtDBus import QDBusConnection
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QColor,
+    QFocusEvent,
     QFont,
     QFontDatabase,
     QGuiApplication,
@@ -105,6 +109,7 @@ __all__ = [
     "QColor",
     "QComboBox",
     "QCoreApplication",
+    "QDBusConnection",
     "QDateTime",
     "QDialog",
     "QDialogButtonBox",
@@ -112,6 +117,7 @@ __all__ = [
     "QElapsedTimer",
     "QEvent",
     "QFileDialog",
+    "QFocusEvent",
     "QFont",
     "QFontDatabase",
     "QFormLayout",
@@ -141,6 +147,7 @@ __all__ = [
     "QPersistentModelIndex",
     "QPixmap",
     "QPlainTextEdit",
+    "QPluginLoader",
     "QPoint",
     "QProgressBar",
     "QPushButton",
@@ -172,4 +179,5 @@ __all__ = [
     "Qt",
     "Signal",
     "Slot",
+    "qVersion",
 ]

@@ -32,7 +32,7 @@ def test_fcitx_requested(environ: dict[str, str], fcitx: bool) -> None:
 
 
 def test_usable_plugin_reads_keys_and_qt_version() -> None:
-    from PySide6.QtCore import qVersion
+    from desktop.qt import qVersion
 
     major, minor = (int(part) for part in qVersion().split(".")[:2])
     ibus = usable_plugin(["ibus"], [PYSIDE_PLUGINS], (major, minor))
@@ -46,7 +46,7 @@ def test_usable_plugin_reads_keys_and_qt_version() -> None:
     reason="no distribution Qt 6 input-context plugins here",
 )
 def test_a_distribution_plugin_for_another_qt_is_not_usable() -> None:
-    from PySide6.QtCore import qVersion
+    from desktop.qt import qVersion
 
     major, minor = (int(part) for part in qVersion().split(".")[:2])
     assert usable_plugin(["fcitx", "fcitx5"], [DEBIAN_PLUGINS], (major, minor)) is None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtGui import QFocusEvent
 
 from desktop.input_box import InputBox
-from desktop.qt import QEvent, QInputMethodEvent, Qt
+from desktop.qt import QEvent, QFocusEvent, QInputMethodEvent, Qt
 
 
 def preedit(box: InputBox, text: str) -> None:
