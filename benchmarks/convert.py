@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import shutil
 import struct
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,22 +111,86 @@ def measure(command: list[str]) -> tuple[float, int, float]:
     return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
-def disk_write_bound(folder: Path, size: int) -> float:
+def disk_write_bound(folder: Path, size: int, *, direct: bool = False) -> float:
     """Seconds to write ``size`` bytes to a new file in ``folder`` and fsync it: the
-    least any converter can take to produce an output of that size there."""
-    block = os.urandom(8 * 2**20)  # incompressible, in case the file system compresses
+    least any converter can take to produce an output of that size there. Through the
+    page cache (what ``dd conv=fsync`` measures), or with ``direct`` by direct I/O in
+    aligned 8 MiB blocks (``dd oflag=direct conv=fsync``; ``inf`` where the file system
+    refuses it), which the converter uses and which can be the faster of the two."""
+    block_size = 8 * 2**20
+    buffer = mmap.mmap(-1, block_size)  # page-aligned, as direct I/O requires
+    buffer.write(os.urandom(block_size))  # incompressible, in case the file system compresses
     path = folder / ".disk-bound.tmp"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    if direct:
+        flags |= getattr(os, "O_DIRECT", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError:
+        return float("inf")
     try:
         started = time.perf_counter()
-        left = size
-        while left > 0:
-            left -= os.write(fd, block[: min(left, len(block))])
+        left = size - size % 4096 if direct else size
+        with memoryview(buffer) as view:
+            while left > 0:
+                left -= os.write(fd, view[: min(left, block_size)])
+        if direct and size % 4096:  # the last partial block, as the converter writes it
+            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, bytes(size % 4096))
         os.fsync(fd)
         return time.perf_counter() - started
+    except OSError:
+        return float("inf")
     finally:
         os.close(fd)
         path.unlink()
+        buffer.close()
+
+
+def encode_bound(source: Path, target: str) -> float:
+    """Seconds our encoding kernels take for the whole checkpoint as ``target`` on data
+    already in memory, run by the converter's own thread pool: the CPU's share of a
+    conversion, without reading or writing (checkpoint read in batches, untimed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from converter import _tensors, _writer
+    from converter._checkpoint import open_checkpoint
+    from converter._quantize import quant_type
+
+    checkpoint = open_checkpoint(source)
+    qtype = quant_type(target).direct
+    assert qtype is not None
+    plan = _tensors.plan_tensors(checkpoint, qtype)
+    pieces = [piece for tensor in plan for piece in _tensors.tensor_pieces(tensor)]
+    spent = 0.0
+    batch_bytes = 256 * 2**20
+    outputs = np.zeros(0, np.uint8)  # reused, and touched before timing: no page faults
+    with ThreadPoolExecutor(_writer._ENCODE_THREADS) as pool:
+        while pieces:
+            batch, size, produced = [], 0, 0
+            while pieces and size < batch_bytes:
+                piece = pieces.pop(0)
+                ref = piece.tensor.source
+                if ref is None:
+                    continue
+                rows = (0, ref.row_count) if len(ref.shape) <= 1 else (piece.start, piece.stop)
+                raw = np.ascontiguousarray(ref.read_rows(*rows))
+                batch.append((raw, ref.dtype, piece.tensor.qtype, produced, piece.nbytes))
+                size += raw.nbytes
+                produced += piece.nbytes
+            if outputs.size < produced:
+                outputs = np.empty(produced, np.uint8)
+                outputs.fill(1)
+
+            def run(job: tuple[np.ndarray, str, Any, int, int], out: np.ndarray = outputs) -> None:
+                raw, dtype, qtype, offset, nbytes = job
+                _tensors.encode_into(raw, dtype, qtype, out[offset : offset + nbytes])
+
+            started = time.perf_counter()
+            list(pool.map(run, batch))
+            spent += time.perf_counter() - started
+    return spent
 
 
 def converter_command(root: Path) -> list[str]:
@@ -154,7 +220,7 @@ def extract_revision(revision: str, files: list[str], into: Path) -> Path:
 
 
 def table_header(names: list[str]) -> str:
-    header = f"{'target':7} {'output':>8} {'disk s':>7}"
+    header = f"{'target':7} {'output':>8} {'disk s':>7} {'dd s':>6} {'dio s':>6} {'cpu s':>6}"
     for name in names:
         header += f" {name + ' s':>12} {'/disk':>6}"
         if name != "llama.cpp" and "llama.cpp" in names:
@@ -167,8 +233,10 @@ def table_header(names: list[str]) -> str:
 
 
 def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str]) -> str:
-    disk = best["disk"][0]
-    line = f"{target:7} {best['size'][0] / 1e6:6.0f}MB {disk:7.2f}"
+    dd, dio = best["dd"][0], best["dio"][0]
+    disk = min(dd, dio)
+    cpu = best.get("cpu", (float("nan"), 0))[0]
+    line = f"{target:7} {best['size'][0] / 1e6:6.0f}MB {disk:7.2f} {dd:6.2f} {dio:6.2f} {cpu:6.2f}"
     for name in names:
         seconds = best[name][0]
         line += f" {seconds:12.2f} {seconds / disk:5.2f}x"
@@ -179,6 +247,15 @@ def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str])
     for name in names:
         line += f" {best[name + ' CPU'][0]:15.1f}"
     return line
+
+
+NOTES = """\
+disk s = the faster of dd s (a write of the output's size through the page cache, then
+  fsync: dd conv=fsync) and dio s (the same by direct I/O in 8 MiB blocks: dd
+  oflag=direct conv=fsync), in the output's folder; /disk = a pipeline's time over it.
+cpu s = our encoding kernels alone on the checkpoint already in memory, with the
+  converter's thread pool (no reading or writing): the CPU's bound, for the direct types.
+"""
 
 
 def main() -> int:
@@ -201,7 +278,13 @@ def main() -> int:
     )
     parser.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp's script")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--encode-bound", nargs=2, metavar=("SOURCE", "TYPE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.encode_bound:
+        print(encode_bound(Path(args.encode_bound[0]), args.encode_bound[1]))
+        return 0
     if args.build:
         params = build_checkpoint(args.build, args.hidden, args.intermediate, args.layers)
         print(f"built a {params / 1e9:.2f}B-parameter bf16 checkpoint in {args.build}")
@@ -285,16 +368,21 @@ def main() -> int:
                 seconds, rss, cpu, _ = pipeline(reference(target))
                 keep("llama.cpp", seconds, rss)
                 keep("llama.cpp CPU", cpu, 0)
-            keep("disk", disk_write_bound(work, size), 0)
+            keep("dd", disk_write_bound(work, size), 0)
+            keep("dio", disk_write_bound(work, size, direct=True), 0)
+            if target in ("F32", "F16", "BF16", "Q8_0"):
+                bound = [py, __file__, "--encode-bound", str(source), target]
+                answer = subprocess.run(bound, check=True, capture_output=True, text=True)
+                keep("cpu", float(answer.stdout.strip().splitlines()[-1]), 0)
         results[target] = best
         print(table_row(target, best, names), flush=True)
 
     print()
     print(
         f"checkpoint: {weights / 1e6:.0f} MB of bf16 weights; {args.repeat} runs each, best "
-        "time, peak RSS and least CPU time (user + system) of the process tree; 'disk' = "
-        "fsync'ed write of the output size"
+        "time, peak RSS and least CPU time (user + system) of the process tree"
     )
+    print(NOTES, end="")
     print(table_header(names))
     for target, best in results.items():
         print(table_row(target, best, names))

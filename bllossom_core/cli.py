@@ -19,30 +19,34 @@ import sys
 from collections.abc import Sequence
 
 from bllossom_core import __version__
+from bllossom_core.commands import SUBCOMMANDS
 from bllossom_core.errors import BllossomError, Cancelled, InputError
 from bllossom_core.terminal_text import prepare_standard_streams, refuse_undecodable_arguments
-from converter import command as convert_command
 
-SUBCOMMAND_MODULES = (
-    "bllossom_core.commands.info",  # info
-    "bllossom_core.commands.generate",  # generate
-    "bllossom_core.commands.chat",  # chat
-    "bllossom_core.commands.pull",  # pull
-    "bllossom_core.commands.serve",  # serve
-)
+SUBCOMMAND_MODULES = tuple(SUBCOMMANDS.values())
+"""Each subcommand's module (``convert`` is the converter package's)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` a subcommand's name, a parser that knows just
+    that subcommand (the others' modules, some slow to import, are not loaded)."""
     parser = argparse.ArgumentParser(
         prog="bllossom",
         description="Convert Bllossom checkpoints to GGUF and chat with them, offline.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    convert_command.register(subparsers)  # the converter package's subcommand
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name, module in SUBCOMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module).register(subparsers)
     return parser
+
+
+def _named_subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs, when its first word names one: the rest of the
+    command line is then that subcommand's alone. Otherwise (an option such as --help,
+    or a word that is no command) ``None``: the full parser answers."""
+    return argv[0] if argv and argv[0] in SUBCOMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_named_subcommand(argv))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

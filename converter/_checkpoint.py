@@ -54,6 +54,10 @@ class TensorRef:
     shape: tuple[int, ...]
     read_rows: Callable[[int, int], np.ndarray]
     """``read_rows(start, stop)`` -> raw rows (bf16 as uint16), shape ``(stop-start, ...)``."""
+    read_into: Callable[[int, int, np.ndarray], None] | None = None
+    """``read_into(start, stop, out)``: the same rows' raw bytes into the uint8 array
+    ``out`` (exactly their size), so that a caller can reuse its buffers; ``None`` when
+    the source can only hand out arrays."""
 
     @property
     def nbytes(self) -> int:
@@ -332,22 +336,32 @@ def _safetensors_ref(
     row_bytes = math.prod(row_shape) * itemsize
     offset = data_start + begin
 
+    def read_into(start: int, stop: int, out: np.ndarray) -> None:
+        view = out.data.cast("B")
+        count = len(view)
+        # Unbuffered: each read goes straight from the page cache into ``out``.
+        with open(path, "rb", buffering=0) as f:
+            f.seek(offset + start * row_bytes)
+            done = 0
+            while done < count:
+                got = f.readinto(view[done:])
+                if not got:
+                    raise CheckpointError(
+                        f"{path} ended early while reading {name!r}.",
+                        hint="It changed while being converted; download it again.",
+                        path=path,
+                        code=ErrorCode.CHECKPOINT_INVALID,
+                    )
+                done += got
+
     def read_rows(start: int, stop: int) -> np.ndarray:
         count = (stop - start) * row_bytes if shape else nbytes
-        with open(path, "rb") as f:
-            f.seek(offset + start * row_bytes)
-            buf = bytearray(count)
-            if f.readinto(buf) != count:
-                raise CheckpointError(
-                    f"{path} ended early while reading {name!r}.",
-                    hint="It changed while being converted; download it again.",
-                    path=path,
-                    code=ErrorCode.CHECKPOINT_INVALID,
-                )
-        rows = np.frombuffer(buf, dtype=np_dtype)
+        buf = np.empty(count, np.uint8)  # every byte is read over: no zero-filling
+        read_into(start, stop, buf)
+        rows = buf.view(np_dtype)
         return rows.reshape((stop - start, *row_shape)) if shape else rows.reshape(())
 
-    return TensorRef(name, dtype, shape, read_rows), begin, end
+    return TensorRef(name, dtype, shape, read_rows, read_into), begin, end
 
 
 def _load_torch_state(path: Path) -> Any:

@@ -167,6 +167,7 @@ def convert(
             reporter,
             model_name=name,
             message=step,
+            final=target_type is written_type,
         )
         if target_type is written_type:
             publish(written, out, force=force)

@@ -10,6 +10,7 @@ one, 1-D tensors and norms kept in F32, and Llama-3.1 rope scaling stored as a
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -173,13 +174,37 @@ def rope_freqs(config: dict[str, Any]) -> np.ndarray | None:
 #
 # Every conversion below gives exactly the bytes gguf-py (and so llama.cpp's own
 # convert_hf_to_gguf.py) gives; it only avoids the temporaries. Work goes in pieces of
-# a few MiB (what the writer's pipeline hands to one thread) and, inside a piece, in
-# runs of _CACHE_ELEMENTS so that the source, the float32 scratch and the output of a
-# run stay in the CPU cache while the next step reads them.
+# a few MiB (what the writer's pipeline hands to one thread), read into a buffer the
+# thread reuses and encoded straight into the writer's output buffer; inside a piece,
+# in runs of _CACHE_ELEMENTS, so that the source, the float32 scratch and the output
+# of a run stay in the CPU cache while the next step reads them.
 
-_CACHE_ELEMENTS = 64 * 1024  # 256 KiB per float32 scratch: two fit a 512 KiB L2
+_CACHE_ELEMENTS = 128 * 1024  # per run: fewer runs cost less numpy call overhead
 _SAME_STORAGE = {"F32": Q.F32, "F16": Q.F16, "BF16": Q.BF16}
+_SOURCE_DTYPES: dict[str, np.dtype[Any]] = {
+    "F32": np.dtype(np.float32),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(np.uint16),
+}
 _Q8_0_BLOCK, _Q8_0_BYTES = gguf.GGML_QUANT_SIZES[Q.Q8_0]
+
+
+class _Scratch(threading.local):
+    """Each encoding thread's own buffers, grown on demand and reused from piece to
+    piece: no allocation, and no page faults on fresh memory, per piece."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, nbytes: int) -> np.ndarray:
+        """At least ``nbytes`` bytes (uint8, contiguous) under ``name``."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < nbytes:
+            buffer = self._buffers[name] = np.empty(nbytes, np.uint8)
+        return buffer[:nbytes]
+
+
+_scratch = _Scratch()
 
 
 _BF16_TO_F16: np.ndarray | None = None
@@ -194,6 +219,32 @@ def _bf16_to_f16_table() -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
             _BF16_TO_F16 = as_f32.astype(np.float16)
     return _BF16_TO_F16
+
+
+_Q8_0_TABLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _q8_0_tables(dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """For a 16-bit source (BF16 or F16), every possible block maximum |x| is one of
+    32,768 bit patterns: Q8_0's scale as float16 bits, and its float32 inverse, for each,
+    computed with exactly the expressions of :func:`_q8_0_into` (so, of gguf-py)."""
+    tables = _Q8_0_TABLES.get(dtype)
+    if tables is None:
+        magnitudes = np.arange(2**15, dtype=np.uint16)
+        if dtype == "BF16":
+            maxima = (magnitudes.astype(np.uint32) << 16).view(np.float32)
+        else:
+            maxima = magnitudes.view(np.float16).astype(np.float32)
+        with np.errstate(all="ignore"):
+            scale = maxima / np.float32(127)
+            inverse = np.where(scale == 0, np.float32(0), np.float32(1) / scale)
+            tables = (scale.astype(np.float16).view(np.uint16), inverse.astype(np.float32))
+        _Q8_0_TABLES[dtype] = tables
+    return tables
+
+
+_LARGEST_FINITE_OR_INF = {"BF16": np.uint16(0x7F80), "F16": np.uint16(0x7C00)}
+"""Magnitude bits above these are NaN."""
 
 
 def encoded_nbytes(elements: int, qtype: gguf.GGMLQuantizationType) -> int:
@@ -214,6 +265,7 @@ def _to_float32(raw: np.ndarray, dtype: str, out: np.ndarray) -> np.ndarray:
 
 _SIGN_BIT = np.uint32(0x80000000)
 _MAGNITUDE_BITS = np.uint32(0x7FFFFFFF)
+_MAGNITUDE_BITS_16 = np.uint16(0x7FFF)
 _INFINITY_BITS = np.uint32(0x7F800000)
 _JUST_BELOW_HALF = np.nextafter(np.float32(0.5), np.float32(0)).view(np.uint32)
 
@@ -234,30 +286,67 @@ def _block_maxima(blocks: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     return maxima
 
 
-def _q8_0_into(values: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
-    """gguf-py's Q8_0 (bit-exact with ggml's reference quantize_row_q8_0) on one
-    cache-sized run, without its temporaries.
+def _q8_0_quants(
+    blocks: np.ndarray, inverse: np.ndarray, packed: np.ndarray, bits: np.ndarray
+) -> None:
+    """The int8 quants of ``blocks`` (float32, scaled in place) into ``packed[:, 2:]``.
 
     gguf-py rounds half away from zero with floor(|v|) + floor(2 * frac) and the sign;
     here v + copysign(0.49999997, v) is cast to int8, which truncates. Both give the
     same int8 for every float32 v with |v| < 256 (a scaled value is at most ~127) and
     for every NaN and infinity: checked exhaustively over those bit patterns."""
+    scaled = np.multiply(blocks, inverse, out=blocks)
+    bias = np.bitwise_and(scaled.view(np.uint32), _SIGN_BIT, out=bits.reshape(blocks.shape))
+    np.bitwise_or(bias, _JUST_BELOW_HALF, out=bias)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled += bias.view(np.float32)
+        np.copyto(packed[:, 2:].view(np.int8), scaled, casting="unsafe")
+
+
+def _q8_0_into(values: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """gguf-py's Q8_0 (bit-exact with ggml's reference quantize_row_q8_0) on one
+    cache-sized run of float32 ``values`` (overwritten), without its temporaries."""
     blocks = values.reshape(-1, _Q8_0_BLOCK)
     scale = _block_maxima(blocks, scratch) / np.float32(127)
     with np.errstate(divide="ignore"):
         inverse = np.where(scale == 0, np.float32(0), np.float32(1) / scale)
-    scaled = np.multiply(blocks, inverse, out=values.reshape(blocks.shape))
-    bias = np.bitwise_and(
-        scaled.view(np.uint32),
-        _SIGN_BIT,
-        out=scratch[: values.size].view(np.uint32).reshape(blocks.shape),
-    )
-    np.bitwise_or(bias, _JUST_BELOW_HALF, out=bias)
+    packed = out.reshape(-1, _Q8_0_BYTES)
     with np.errstate(over="ignore", invalid="ignore"):
-        scaled += bias.view(np.float32)
-        packed = out.reshape(-1, _Q8_0_BYTES)
         packed[:, :2] = scale.astype(np.float16).view(np.uint8)
-        np.copyto(packed[:, 2:].view(np.int8), scaled, casting="unsafe")
+    _q8_0_quants(blocks, inverse, packed, scratch[: values.size].view(np.uint32))
+
+
+_MAGNITUDE_BITS_4X16 = np.uint64(0x7FFF7FFF7FFF7FFF)
+
+
+def _q8_0_16bit_into(
+    raw: np.ndarray, dtype: str, out: np.ndarray, values: np.ndarray, scratch: np.ndarray
+) -> bool:
+    """Q8_0 of one run of a BF16 or F16 source, the same bytes as :func:`_q8_0_into`,
+    cheaper: the block maxima are taken on the 16-bit patterns, and scale and inverse
+    are looked up (:func:`_q8_0_tables`). ``False`` (nothing written) when the run holds
+    NaN, which only the float32 path treats as gguf-py does.
+
+    The maxima: a block's 32 values are 8 words of 4; the words' magnitudes, transposed
+    (8 rows of one word per block), reduce lane by lane down the rows with long vector
+    operations, and the last 4 lanes of each block pairwise."""
+    bits = raw.view(np.uint16)
+    count = bits.size // _Q8_0_BLOCK
+    words = scratch.view(np.uint64)[: count * 8].reshape(8, count)
+    np.bitwise_and(bits.view(np.uint64).reshape(count, 8).T, _MAGNITUDE_BITS_4X16, out=words)
+    lanes = np.maximum.reduce(words.view(np.uint16).reshape(8, count * 4), axis=0)
+    lanes = lanes.reshape(count, 4)
+    top = np.maximum(np.maximum(lanes[:, 0], lanes[:, 2]), np.maximum(lanes[:, 1], lanes[:, 3]))
+    if top.max(initial=0) > _LARGEST_FINITE_OR_INF[dtype]:
+        return False
+    scales, inverses = _q8_0_tables(dtype)
+    # a block is 17 uint16: the float16 scale, then 32 int8 quants
+    np.take(scales, top, out=out.view(np.uint16).reshape(count, 17)[:, 0])
+    packed = out.reshape(count, _Q8_0_BYTES)
+    blocks = _to_float32(raw, dtype, values[: bits.size]).reshape(count, _Q8_0_BLOCK)
+    inverse = np.take(inverses, top).reshape(count, 1)
+    _q8_0_quants(blocks, inverse, packed, scratch[: bits.size].view(np.uint32))
+    return True
 
 
 def encode_into(
@@ -266,10 +355,14 @@ def encode_into(
     """Encode contiguous source values (bf16 as uint16) as ``qtype`` into the bytes
     ``out`` (a uint8 array of :func:`encoded_nbytes` elements)."""
     flat = raw.reshape(-1)
+    if _SAME_STORAGE.get(dtype) == qtype:
+        np.copyto(out, flat.view(np.uint8))
+        return
     block = gguf.GGML_QUANT_SIZES[qtype][0]
     run = max(block, _CACHE_ELEMENTS // block * block)
-    scratch = np.empty(min(run, flat.size), np.float32)
-    q8_scratch = np.empty_like(scratch) if qtype == Q.Q8_0 else scratch
+    size = min(run, flat.size)
+    scratch = _scratch.get("run", size * 4).view(np.float32)
+    q8_scratch = _scratch.get("q8", size * 4).view(np.float32) if qtype == Q.Q8_0 else scratch
     for start in range(0, flat.size, run):
         stop = min(flat.size, start + run)
         first, last = encoded_nbytes(start, qtype), encoded_nbytes(stop, qtype)
@@ -279,6 +372,12 @@ def encode_into(
             np.take(
                 _bf16_to_f16_table(), flat[start:stop], out=target.view(np.float16), mode="clip"
             )
+            continue
+        if (
+            qtype == Q.Q8_0
+            and dtype != "F32"
+            and _q8_0_16bit_into(flat[start:stop], dtype, target, scratch, q8_scratch)
+        ):
             continue
         values = _to_float32(flat[start:stop], dtype, scratch[: stop - start])
         if qtype == Q.F32:
@@ -309,8 +408,7 @@ def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> mem
 # --------------------------------------------------------------------------- pieces
 
 _CHUNK_BYTES = 8 * 2**20
-"""Source bytes per piece: large writes, yet a pipeline of a few pieces stays small
-(and below glibc's mmap threshold cap, so their buffers are reused, not re-faulted)."""
+"""Source bytes per piece: large writes, yet a pipeline of a few pieces stays small."""
 
 
 def _row_order(rows: int, heads: int) -> np.ndarray:
@@ -320,6 +418,16 @@ def _row_order(rows: int, heads: int) -> np.ndarray:
         raise CheckpointError(f"A Q/K projection with {rows} rows cannot hold {heads} heads.")
     order: np.ndarray = np.arange(rows).reshape(heads, 2, rows // heads // 2).swapaxes(1, 2)
     return order.reshape(-1)
+
+
+def _read(ref: TensorRef, start: int, stop: int, into: np.ndarray | None) -> np.ndarray:
+    """Raw rows ``start:stop`` of ``ref`` (bf16 as uint16), read into the uint8 buffer
+    ``into`` (their exact size) when given and the source can do that."""
+    if into is not None and ref.read_into is not None:
+        ref.read_into(start, stop, into)
+        rows: np.ndarray = into.view(_SOURCE_DTYPES[ref.dtype])
+        return rows.reshape((stop - start, *ref.shape[1:])) if ref.shape else rows.reshape(())
+    return ref.read_rows(start, stop)
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,29 +443,54 @@ class Piece:
     last: bool
     order: np.ndarray | None = None
     """For Q/K projections: the source row of each output row of the whole tensor."""
+    nbytes: int = 0
+    """Bytes it encodes to."""
 
     def encode(self) -> memoryview:
+        out = np.empty(self.nbytes, np.uint8)
+        self.encode_into(out)
+        return out.data.cast("B")
+
+    def encode_into(self, out: np.ndarray) -> None:
+        """Encode into ``out`` (uint8, exactly :attr:`nbytes`): an unchanged type is read
+        straight into it; otherwise the source goes through this thread's buffer."""
         tensor = self.tensor
         if tensor.constant is not None:
-            return encode(tensor.constant, "F32", tensor.qtype)
+            encode_into(tensor.constant, "F32", tensor.qtype, out)
+            return
         ref = tensor.source
         assert ref is not None
-        if len(ref.shape) <= 1:
-            return encode(ref.read_rows(0, ref.row_count), ref.dtype, tensor.qtype)
-        block = ref.read_rows(self.start, self.stop)
+        start, stop = (0, ref.row_count) if len(ref.shape) <= 1 else (self.start, self.stop)
+        same = _SAME_STORAGE.get(ref.dtype) == tensor.qtype
+        if same and self.order is None:
+            if ref.read_into is not None:
+                ref.read_into(start, stop, out)
+            else:
+                encode_into(
+                    np.ascontiguousarray(ref.read_rows(start, stop)), ref.dtype, tensor.qtype, out
+                )
+            return
+        raw = _read(ref, start, stop, _scratch.get("source", self.source_bytes))
         if self.order is not None:
-            block = block[self.order[self.start : self.stop] - self.start]
-        return encode(block, ref.dtype, tensor.qtype)
+            permuted = out if same else _scratch.get("permuted", self.source_bytes)
+            rows = permuted.view(raw.dtype).reshape(raw.shape)
+            np.take(raw, self.order[start:stop] - start, axis=0, out=rows)
+            if same:
+                return
+            raw = rows
+        encode_into(np.ascontiguousarray(raw), ref.dtype, tensor.qtype, out)
 
 
 def tensor_pieces(tensor: PlannedTensor) -> Iterator[Piece]:
     """The pieces of ``tensor`` in file order, each about _CHUNK_BYTES of source."""
     ref = tensor.source
     if ref is None or len(ref.shape) <= 1:
-        yield Piece(tensor, 0, 1, ref.nbytes if ref is not None else 0, True, True)
+        source = ref.nbytes if ref is not None else 0
+        yield Piece(tensor, 0, 1, source, True, True, nbytes=tensor.nbytes)
         return
     rows = ref.shape[0]
     row_bytes = max(1, ref.nbytes // rows)
+    row_elements = math.prod(ref.shape[1:])
     step = max(1, _CHUNK_BYTES // row_bytes)
     order = None
     if tensor.head_count:
@@ -367,7 +500,14 @@ def tensor_pieces(tensor: PlannedTensor) -> Iterator[Piece]:
     for start in range(0, rows, step):
         stop = min(rows, start + step)
         yield Piece(
-            tensor, start, stop, (stop - start) * row_bytes, start == 0, stop == rows, order
+            tensor,
+            start,
+            stop,
+            (stop - start) * row_bytes,
+            start == 0,
+            stop == rows,
+            order,
+            encoded_nbytes((stop - start) * row_elements, tensor.qtype),
         )
 
 

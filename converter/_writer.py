@@ -1,15 +1,24 @@
 """Writing a GGUF file tensor by tensor, atomically, with clean-up on any failure.
 
 Tensor data streams through a small pipeline: a few threads read and encode pieces
-of a few MiB (file reads and numpy release the GIL, so they run in parallel), while
-this thread writes the finished pieces in file order and asks the OS to start
-putting them on the disk. At most _PIPELINE_DEPTH pieces are in flight, so memory
-stays bounded whatever the model size; the file is fsync'ed once, when published.
+of a few MiB (file reads and numpy release the GIL, so they run in parallel), each
+straight into its place in an output buffer, while this thread writes the finished
+buffers in file order. At most _PIPELINE_DEPTH pieces are in flight, and buffers are
+reused, so memory stays bounded whatever the model size.
+
+The final file is written with direct I/O (``O_DIRECT``, where the system has it) in
+large blocks aligned to _BLOCK: the data goes from our buffers to the disk without
+being copied into the page cache, which on a small machine costs as much CPU time as
+the conversion itself; the last partial block, and anything on a system without
+direct I/O, goes through the page cache, with writeback started early. The file is
+fsync'ed once, when published. An intermediate file that llama.cpp's quantizer reads
+right away is written through the page cache, where the quantizer then finds it.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import math
 import os
 import shutil
@@ -33,6 +42,9 @@ _HEADER_ALLOWANCE = 64 * 2**20  # metadata (a 145k-token vocabulary is ~10 MB) a
 _ENCODE_THREADS = max(2, min(4, os.cpu_count() or 2))
 _PIPELINE_DEPTH = _ENCODE_THREADS + 2  # pieces queued or encoded ahead of the writer
 _WRITEBACK_BYTES = 64 * 2**20  # start disk writes every this many bytes
+_BLOCK = 4096
+"""Direct I/O writes start, end and sit in memory at multiples of this (the page size,
+and a multiple of every disk's logical block size)."""
 
 
 def check_free_space(folder: Path, needed: int) -> None:
@@ -102,10 +114,12 @@ def write_gguf(
     *,
     model_name: str,
     message: str = "",
+    final: bool = True,
 ) -> None:
     """Write the whole GGUF to ``path`` (a temporary name: the caller publishes it);
     ``message`` goes with each progress event (e.g. which step of a two-step
-    conversion this is)."""
+    conversion this is). ``final=False``: an intermediate file, read back at once and
+    then deleted, kept in the page cache rather than sent to the disk."""
     writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     _add_general(writer, checkpoint, file_type, model_name)
     _add_hyperparameters(writer, checkpoint.config)
@@ -130,9 +144,7 @@ def write_gguf(
         assert writer.fout is not None
         out = writer.fout[0]
         reporter.emit("convert", 0, total, message=message, force=True)
-        _write_tensor_data(out, plan, advance)
-        _pad(out)
-        out.flush()
+        _write_tensor_data(out, plan, advance, direct=final, writeback=final)
     except OSError as exc:
         raise fileio.storage_error(exc, path) from None
     finally:
@@ -140,59 +152,223 @@ def write_gguf(
 
 
 def _write_tensor_data(
-    out: BinaryIO, plan: list[PlannedTensor], advance: Callable[[int], None]
+    out: BinaryIO,
+    plan: list[PlannedTensor],
+    advance: Callable[[int], None],
+    *,
+    direct: bool = True,
+    writeback: bool = True,
 ) -> None:
-    """Every tensor's bytes, encoded by a pool of threads and written here in order.
+    """Every tensor's bytes (each aligned as GGUF wants, and the file padded after the
+    last), encoded by a pool of threads into buffers written here in order; ``out`` is
+    left at the end of the file.
 
     ``advance`` (which raises Cancelled when the user cancels) runs on this thread
     after each piece; on any exception the queued pieces are dropped and the pool
     finishes only the pieces already being encoded before the error propagates.
     """
     pieces: Iterator[Piece] = (piece for tensor in plan for piece in tensor_pieces(tensor))
-    pending: collections.deque[tuple[Piece, Future[memoryview]]] = collections.deque()
-    writeback = _Writeback(out)
-    written = 0
-    with ThreadPoolExecutor(_ENCODE_THREADS, thread_name_prefix="gguf-encode") as pool:
-        try:
-            while True:
-                while len(pending) < _PIPELINE_DEPTH:
-                    piece = next(pieces, None)
-                    if piece is None:
+    pending: collections.deque[tuple[Piece, _Placed, Future[None]]] = collections.deque()
+    out.flush()
+    sink = _BlockSink(out, direct=direct, writeback=writeback)
+    position = tensor_start = sink.position  # where the next piece goes
+    try:
+        with ThreadPoolExecutor(_ENCODE_THREADS, thread_name_prefix="gguf-encode") as pool:
+            try:
+                while True:
+                    while len(pending) < _PIPELINE_DEPTH:
+                        piece = next(pieces, None)
+                        if piece is None:
+                            break
+                        if piece.first:
+                            position += -position % _ALIGNMENT
+                            tensor_start = position
+                        placed = sink.place(position, piece.nbytes)
+                        position += piece.nbytes
+                        if piece.last and position - tensor_start != piece.tensor.nbytes:
+                            raise AssertionError(
+                                f"{piece.tensor.name}: pieces of {position - tensor_start} "
+                                f"bytes, not {piece.tensor.nbytes}"
+                            )
+                        pending.append((piece, placed, pool.submit(piece.encode_into, placed.data)))
+                    if not pending:
                         break
-                    pending.append((piece, pool.submit(piece.encode)))
-                if not pending:
-                    break
-                piece, encoded = pending.popleft()
-                data = encoded.result()
-                if piece.first:
-                    _pad(out)
-                    written = 0
-                out.write(data)
-                written += len(data)
-                if piece.last and written != piece.tensor.nbytes:
-                    raise AssertionError(
-                        f"{piece.tensor.name}: wrote {written} of {piece.tensor.nbytes} bytes"
-                    )
-                del data, encoded
-                writeback.advance()
-                advance(piece.source_bytes)
-        finally:
-            for _, future in pending:
-                future.cancel()
+                    piece, placed, encoded = pending.popleft()
+                    encoded.result()
+                    sink.write(placed)
+                    del placed, encoded
+                    advance(piece.source_bytes)
+            finally:
+                for _, _, future in pending:
+                    future.cancel()
+        sink.finish()
+    finally:
+        sink.close()
+
+
+class _Placed:
+    """One piece's place in the file and in an aligned buffer: ``data`` (what the piece
+    encodes into) is ``buffer[offset - base : end - base]``."""
+
+    __slots__ = ("base", "buffer", "data", "end", "offset")
+
+    def __init__(self, buffer: np.ndarray, base: int, offset: int, end: int) -> None:
+        self.buffer, self.base, self.offset, self.end = buffer, base, offset, end
+        self.data = buffer[offset - base : end - base]
+
+
+class _BlockSink:
+    """Writes placed pieces, in file order, in whole _BLOCK-aligned blocks at aligned
+    offsets from aligned memory, as direct I/O requires.
+
+    A piece's buffer starts at the block holding its first byte; the bytes of that block
+    before the piece (the end of what came before it, and GGUF's alignment padding) are
+    filled in when it is written, from the ``carry``: the written-so-far tail that did
+    not fill a block. The last partial block is written through the page cache.
+    """
+
+    def __init__(self, out: BinaryIO, *, direct: bool, writeback: bool) -> None:
+        self._out = out
+        self._fd = out.fileno()
+        self.position = out.tell()
+        self._direct = _open_direct(out) if direct else None
+        self._block = _BLOCK if self._direct is not None else 1
+        self._flushed = self.position - self.position % self._block
+        self._carry = _read_back(out, self._flushed, self.position)
+        self._free: list[np.ndarray] = []
+        self._writeback = _Writeback(self._fd, self._flushed) if writeback else None
+
+    def place(self, offset: int, nbytes: int) -> _Placed:
+        base = offset - offset % self._block
+        end = offset + nbytes
+        size = end - base + self._block - 1
+        size -= size % self._block
+        return _Placed(self._buffer(max(size, self._block)), base, offset, end)
+
+    def _buffer(self, size: int) -> np.ndarray:
+        """An aligned buffer of at least ``size`` bytes: the smallest free one that is
+        big enough, else a new one (dropping the smallest free one when there are as
+        many free as the pipeline is deep, so memory stays bounded)."""
+        sizes = [buffer.size for buffer in self._free]
+        fitting = [index for index, free in enumerate(sizes) if free >= size]
+        if fitting:
+            return self._free.pop(min(fitting, key=sizes.__getitem__))
+        if len(self._free) >= _PIPELINE_DEPTH:
+            self._free.pop(sizes.index(min(sizes)))
+        raw = np.empty(size + _BLOCK, np.uint8)
+        skip = -raw.ctypes.data % _BLOCK
+        return raw[skip : skip + size]
+
+    def write(self, placed: _Placed) -> None:
+        """Write ``placed`` (encoded, and the next in the file) up to its last whole
+        block, and keep the rest as the carry."""
+        buffer, base = placed.buffer, placed.base
+        while self._flushed < base:  # the carry's block is complete: the rest is padding
+            padding = self._buffer(self._block)
+            block = padding[: self._block]
+            block[: len(self._carry)] = self._carry
+            block[len(self._carry) :] = 0
+            self._put(block, self._flushed)
+            self._free.append(padding)
+            self._flushed += self._block
+            self._carry = np.empty(0, np.uint8)
+        carried = len(self._carry)
+        buffer[:carried] = self._carry
+        buffer[carried : placed.offset - base] = 0
+        whole = placed.end - placed.end % self._block
+        if whole > base:
+            self._put(buffer[: whole - base], base)
+            self._flushed = whole
+        self._carry = buffer[self._flushed - base : placed.end - base].copy()
+        self._free.append(buffer)
+        if self._writeback is not None:
+            self._writeback.advance(self._flushed)
+
+    def finish(self) -> None:
+        """Write the last partial block through ``out``, which is left at the end of
+        the file, padded to GGUF's alignment."""
+        self._out.seek(self._flushed)
+        self._out.write(self._carry.data)
+        _pad(self._out)
+
+    def _put(self, data: np.ndarray, offset: int) -> None:
+        if self._direct is not None:
+            try:
+                written = os.pwrite(self._direct, data.data, offset)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                written = 0  # this file system refuses direct I/O after all
+                self._close_direct()
+            if written == len(data):
+                return
+            data, offset = data[written:], offset + written
+        _pwrite_all(self._fd, data, offset)
+
+    def _close_direct(self) -> None:
+        if self._direct is not None:
+            os.close(self._direct)
+            self._direct = None
+
+    def close(self) -> None:
+        self._close_direct()
+        self._free.clear()
+
+
+def _open_direct(out: BinaryIO) -> int | None:
+    """A second, direct-I/O descriptor for ``out``'s file, or ``None`` where the system
+    or the file system has no direct I/O (or ``out`` has no path)."""
+    flag = getattr(os, "O_DIRECT", 0)
+    name = getattr(out, "name", None)
+    if not flag or not isinstance(name, (str, bytes, os.PathLike)):
+        return None
+    try:
+        fd = os.open(name, os.O_WRONLY | flag | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    same = os.fstat(fd), os.fstat(out.fileno())
+    if (same[0].st_dev, same[0].st_ino) != (same[1].st_dev, same[1].st_ino):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read_back(out: BinaryIO, start: int, stop: int) -> np.ndarray:
+    """Bytes ``start:stop`` already written to ``out`` (less than a block)."""
+    if stop <= start:
+        return np.empty(0, np.uint8)
+    name = getattr(out, "name", None)
+    assert isinstance(name, (str, bytes, os.PathLike))
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        data = os.pread(fd, stop - start, start)
+    finally:
+        os.close(fd)
+    if len(data) != stop - start:
+        raise OSError(errno.EIO, "the file being written was cut short")
+    copied: np.ndarray = np.frombuffer(data, np.uint8).copy()
+    return copied
+
+
+def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
+    view = data.data.cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:  # pragma: no cover - the OS raises instead
+            raise OSError(errno.EIO, "nothing was written")
+        view, offset = view[written:], offset + written
 
 
 class _Writeback:
     """Starts the disk writing what has been written so far, every _WRITEBACK_BYTES."""
 
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._started = out.tell()
+    def __init__(self, fd: int, start: int) -> None:
+        self._fd = fd
+        self._started = start
 
-    def advance(self) -> None:
-        position = self._out.tell()
+    def advance(self, position: int) -> None:
         if position - self._started >= _WRITEBACK_BYTES:
-            self._out.flush()
-            fileio.start_writeback(self._out.fileno(), self._started, position - self._started)
+            fileio.start_writeback(self._fd, self._started, position - self._started)
             self._started = position
 
 
