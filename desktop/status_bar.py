@@ -21,6 +21,9 @@ class ChatStatusBar(QStatusBar):
         self.addPermanentWidget(self.speed_label)
         self.addPermanentWidget(self.api_label)
         self._api: tuple[str | None, bool, bool] = (None, False, False)
+        # A temporary message is drawn where the model and device labels are: Qt 6 no
+        # longer hides them, and the two texts were drawn over each other.
+        self.messageChanged.connect(self._make_room_for_message)
         self._model: tuple[str, str] | None = None
         self._device: DeviceReport | None = None
         self._stats: GenerationStats | None = None
@@ -42,6 +45,10 @@ class ChatStatusBar(QStatusBar):
         self._stats = None
         self._loading = None
         self.retranslate()
+
+    def _make_room_for_message(self, message: str) -> None:
+        for label in (self.model_label, self.device_label):
+            label.setVisible(not message)
 
     def set_api_server(self, url: str | None, busy: bool, starting: bool = False) -> None:
         """The local API server's address while it serves (and whether an API request is

@@ -48,3 +48,19 @@ def test_device_line_is_worded_in_the_ui_language(  # type: ignore[no-untyped-de
     # The full English report, with the advice, is one hover away.
     assert window.status.device_label.toolTip() == device.summary
     assert window.status.model_label.text() == "bllossom-8b · Q4_K_M"
+
+
+def test_a_temporary_message_is_not_drawn_over_the_model_and_device(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from desktop.status_bar import ChatStatusBar
+
+    bar = ChatStatusBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.set_model("Bllossom-8B", "Q4_K_M", NO_GPU)
+    assert bar.model_label.isVisible() and bar.device_label.isVisible()
+    bar.showMessage("The message will be sent when the model is ready.")
+    assert not bar.model_label.isVisible() and not bar.device_label.isVisible()
+    bar.clearMessage()
+    assert bar.model_label.isVisible() and bar.device_label.isVisible()
+    bar.showMessage("short", 50)  # a timed message gives the room back when it ends
+    qtbot.waitUntil(bar.model_label.isVisible, timeout=2000)
