@@ -10,6 +10,12 @@ own default thread count (one per physical core, read here the way llama.cpp rea
 both for prompt processing and decode.
 
     .venv/bin/python -m benchmarks.inference [--threads 1] [--repeats 5] [--small] [--quant Q4_K_M]
+
+``--model PATH`` (repeatable) measures those GGUFs instead of the fixtures (on a GPU
+machine: ``benchmarks/gpu_check.sh``). Plain llama-cpp-python always gets the GPU
+layers the engine ended up with, so both sides run the same placement. ``--bandwidth
+BYTES_PER_S`` adds the decode bound (bandwidth / bytes of weights one token reads: all
+tensors but the embedding table) and the fraction of it each side reaches.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from typing import Any
 from bllossom_core.engine import LocalEngine
 from bllossom_core.templates import Prompt
 from bllossom_core.types import ChatMessage, GenerationSettings
-from tests.fixtures.gguf_models import fixture_gguf
 
 MODEL_125M = {"hidden_size": 768, "intermediate_size": 2048, "num_layers": 12,
               "num_heads": 12, "num_kv_heads": 4}  # fmt: skip
@@ -36,6 +41,13 @@ QUANTS = ("F16", "Q4_K_M")
 PROMPT_TOKENS = 256
 DECODE_TOKENS = 128
 GREEDY = GenerationSettings(temperature=0.0, max_tokens=DECODE_TOKENS, repeat_penalty=1.1)
+CONTEXT = 2048
+
+
+def _configure(prompt_tokens: int, decode_tokens: int, context: int) -> None:
+    global PROMPT_TOKENS, DECODE_TOKENS, GREEDY, CONTEXT
+    PROMPT_TOKENS, DECODE_TOKENS, CONTEXT = prompt_tokens, decode_tokens, context
+    GREEDY = GenerationSettings(temperature=0.0, max_tokens=decode_tokens, repeat_penalty=1.1)
 
 
 def _summarize(runs: list[Run]) -> dict[str, float]:
@@ -124,11 +136,20 @@ def llama_cpp_default_threads() -> int:
     return logical if logical <= 4 else logical // 2
 
 
-def _plain_llama(path: Path, threads: int) -> Any:
+def _plain_llama(path: Path, threads: int, gpu_layers: int = 0) -> Any:
     from llama_cpp import Llama
 
-    return Llama(model_path=str(path), n_ctx=2048, n_threads=threads,
-                 n_threads_batch=threads, n_batch=512, verbose=False)  # fmt: skip
+    return Llama(model_path=str(path), n_ctx=CONTEXT, n_threads=threads,
+                 n_threads_batch=threads, n_batch=512, n_gpu_layers=gpu_layers,
+                 verbose=False)  # fmt: skip
+
+
+def weight_bytes_per_token(path: Path) -> int:
+    """Bytes of weights one decoded token reads: every tensor but the embedding table,
+    of which it reads one row."""
+    from gguf import GGUFReader
+
+    return sum(int(t.n_bytes) for t in GGUFReader(path).tensors if t.name != "token_embd.weight")
 
 
 def _compare(
@@ -145,10 +166,13 @@ def _compare(
     return _summarize(ours_runs), _summarize(plain_runs)
 
 
-def bench_default_threads(path: Path, repeats: int, out: Callable[[str], None]) -> None:
-    engine = LocalEngine.load(path, context_size=2048)  # no --threads: the default choice
+def bench_default_threads(
+    path: Path, repeats: int, out: Callable[[str], None], gpu_layers: int | None = None
+) -> None:
+    # no --threads: the default choice
+    engine = LocalEngine.load(path, context_size=CONTEXT, gpu_layers=gpu_layers)
     reference = llama_cpp_default_threads()
-    plain = _plain_llama(path, reference)
+    plain = _plain_llama(path, reference, engine.device.gpu_layers)
     ours, base = _compare(engine, plain, repeats)
     out(f"{'default threads':<22}{engine.device.threads or 0:>14}{reference:>14}"
         f"{'(llama.cpp default)':>21}")  # fmt: skip
@@ -158,22 +182,40 @@ def bench_default_threads(path: Path, repeats: int, out: Callable[[str], None]) 
     engine.close()
 
 
-def bench_file(path: Path, threads: int, repeats: int, out: Callable[[str], None]) -> None:
-    engine = LocalEngine.load(path, threads=threads, context_size=2048)
-    plain = _plain_llama(path, threads)
+def bench_file(
+    path: Path,
+    threads: int,
+    repeats: int,
+    out: Callable[[str], None],
+    gpu_layers: int | None = None,
+    bandwidth: float | None = None,
+    turns: bool = True,
+) -> None:
+    engine = LocalEngine.load(path, threads=threads, context_size=CONTEXT, gpu_layers=gpu_layers)
+    plain = _plain_llama(path, threads, engine.device.gpu_layers)
     ours, base = _compare(engine, plain, repeats)
     out(f"\n{path.name}  ({engine.info.quantization}, {engine.info.parameter_count / 1e6:.0f}M "
-        f"parameters, {engine.device.summary})")  # fmt: skip
+        f"parameters, {engine.device.summary}; plain Llama: n_gpu_layers="
+        f"{engine.device.gpu_layers}, {threads} threads; prompt {PROMPT_TOKENS}, decode "
+        f"{DECODE_TOKENS} tokens)")  # fmt: skip
     out(f"{'metric':<22}{'bllossom_core':>14}{'plain Llama':>14}{'ratio':>10}")
     out(_row("prompt tokens/s", ours["prompt_tps"], base["prompt_tps"]))
     out(_row("decode tokens/s", ours["decode_tps"], base["decode_tps"]))
     out(_row("first token (ms)", ours["ttft_s"] * 1e3, base["ttft_s"] * 1e3))
-    kept = ten_turn_ttft(engine, keep_cache=True)
-    fresh = ten_turn_ttft(engine, keep_cache=False)
-    out(f"{'10-turn first token':<22}{'cache kept':>14}{'no reuse':>14}{'ratio':>10}")
-    out(_row("turn 1 (ms)", kept[0] * 1e3, fresh[0] * 1e3))
-    out(_row("turn 10 (ms)", kept[-1] * 1e3, fresh[-1] * 1e3))
-    out(_row("turn 10 / turn 1", kept[-1] / kept[0], fresh[-1] / fresh[0], "{:.2f}"))
+    if bandwidth:
+        weights = weight_bytes_per_token(path)
+        bound = bandwidth / weights
+        out(f"{'decode bound':<22}{bound:>14.1f}{'tokens/s':>14}   ({bandwidth / 1e12:.2f} TB/s"
+            f" / {weights / 1e9:.3f} GB of weights per token)")  # fmt: skip
+        out(_row("  fraction of bound", ours["decode_tps"] / bound, base["decode_tps"] / bound,
+                 "{:.3f}"))  # fmt: skip
+    if turns:
+        kept = ten_turn_ttft(engine, keep_cache=True)
+        fresh = ten_turn_ttft(engine, keep_cache=False)
+        out(f"{'10-turn first token':<22}{'cache kept':>14}{'no reuse':>14}{'ratio':>10}")
+        out(_row("turn 1 (ms)", kept[0] * 1e3, fresh[0] * 1e3))
+        out(_row("turn 10 (ms)", kept[-1] * 1e3, fresh[-1] * 1e3))
+        out(_row("turn 10 / turn 1", kept[-1] / kept[0], fresh[-1] / fresh[0], "{:.2f}"))
     plain.close()
     engine.close()
 
@@ -187,15 +229,38 @@ def main() -> int:
                         help="only this file type (repeatable; default: all)")  # fmt: skip
     parser.add_argument("--default-threads-only", action="store_true",
                         help="only the default-thread-choice comparison")  # fmt: skip
+    parser.add_argument("--model", type=Path, action="append",
+                        help="measure this GGUF instead of the fixtures (repeatable)")  # fmt: skip
+    parser.add_argument("--gpu-layers", type=int, default=None,
+                        help="the engine's --gpu-layers (default: automatic); plain "
+                        "llama-cpp-python gets the layers the engine ended up with")  # fmt: skip
+    parser.add_argument("--context-size", type=int, default=CONTEXT)
+    parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
+    parser.add_argument("--decode-tokens", type=int, default=DECODE_TOKENS)
+    parser.add_argument("--bandwidth", type=float, default=None,
+                        help="memory bandwidth in bytes/s (H200: 4.8e12): adds the decode "
+                        "bound and the fraction of it reached")  # fmt: skip
+    parser.add_argument("--no-turns", action="store_true",
+                        help="skip the 10-turn first-token comparison")  # fmt: skip
+    parser.add_argument("--no-default-threads", action="store_true",
+                        help="skip the default-thread-choice comparison")  # fmt: skip
     args = parser.parse_args()
-    shape = {} if args.small else MODEL_125M
-    for quant in args.quant or QUANTS:
-        path = fixture_gguf("llama2-spm", quant, **shape)
+    _configure(args.prompt_tokens, args.decode_tokens, args.context_size)
+    if args.model:
+        paths = list(args.model)
+    else:
+        from tests.fixtures.gguf_models import fixture_gguf
+
+        shape = {} if args.small else MODEL_125M
+        paths = [fixture_gguf("llama2-spm", quant, **shape) for quant in args.quant or QUANTS]
+    for path in paths:
         if not args.default_threads_only:
-            bench_file(path, args.threads, args.repeats, print)
+            bench_file(path, args.threads, args.repeats, print, args.gpu_layers, args.bandwidth,
+                       not args.no_turns)  # fmt: skip
         else:
             print(f"\n{path.name}")
-        bench_default_threads(path, args.repeats, print)
+        if not args.no_default_threads:
+            bench_default_threads(path, args.repeats, print, args.gpu_layers)
     print("\nTarget: prompt and decode throughput >= 0.97x plain llama-cpp-python, also with "
           "the default thread choice against llama.cpp's default thread count.")  # fmt: skip
     return 0
