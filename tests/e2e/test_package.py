@@ -47,6 +47,7 @@ CACHE = Path(
 )
 MIRROR = os.environ.get("BLLOSSOM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LOW = ["nice", "-n", "19", "ionice", "-c3"]
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 PROMPT = "Tell me about Seoul. 서울에 대해 알려줘."
 GENERATE = ["--prompt", PROMPT, "--temperature", "0", "--json", "--max-tokens", "16",
             "--context-size", "256", "--threads", "1"]  # fmt: skip
@@ -67,8 +68,12 @@ def timed(step: str) -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def report_timings(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and TIMINGS:
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not TIMINGS:
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_sep("-", "package test steps")
         for step, seconds in TIMINGS:
             reporter.write_line(f"{seconds:8.1f} s  {step}")
@@ -179,7 +184,7 @@ def chroot(root: Path) -> Iterator[Callable[..., str]]:
             environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
                            "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
                            **(env or {})}  # fmt: skip
-            return run([*LOW, "chroot", str(root), "/bin/sh", "-c", command],
+            return run([*LOW, CHROOT, str(root), "/bin/sh", "-c", command],
                        timeout=timeout, env=environment)  # fmt: skip
 
         yield inside
@@ -256,7 +261,7 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
         converted = data / "models" / "ko.gguf"
         assert converted.stat().st_size > 0
         refused = subprocess.run(
-            [*LOW, "chroot", str(root), "/usr/bin/bllossom", "convert", "/tmp/checkpoint",
+            [*LOW, CHROOT, str(root), "/usr/bin/bllossom", "convert", "/tmp/checkpoint",
              "-o", "/tmp/v.gguf", "--quant", "F16", "--verify"],
             capture_output=True, text=True, timeout=300,
             env={"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
@@ -269,7 +274,7 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
                    "HOME": "/root", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": "/tmp"}  # fmt: skip
             log = (tmp_path / "desktop.log").open("wb")
             app = subprocess.Popen(
-                ["chroot", str(root), "/usr/bin/bllossom-desktop", "--language", "en",
+                [CHROOT, str(root), "/usr/bin/bllossom-desktop", "--language", "en",
                  "--model", "/tmp/model.gguf"],
                 env=env, stdout=log, stderr=log,
             )  # fmt: skip
