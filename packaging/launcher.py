@@ -43,18 +43,46 @@ def run_python(mode: str, rest: list[str]) -> None:
     runpy.run_module(rest[0], run_name="__main__", alter_sys=True)
 
 
+_log_callback = None  # kept alive while ggml holds it
+
+
 def load_llama_backends() -> None:
     import ctypes
 
+    global _log_callback
     lib_dir = os.path.join(getattr(sys, "_MEIPASS", os.path.dirname(__file__)), "llama_cpp", "lib")
     ggml = ctypes.CDLL(os.path.join(lib_dir, "libggml.so"), mode=ctypes.RTLD_GLOBAL)
     count = ggml.ggml_backend_reg_count
     count.restype = ctypes.c_size_t
-    if count() == 0:
-        load = ggml.ggml_backend_load_all_from_path
-        load.argtypes = [ctypes.c_char_p]
-        load.restype = None
-        load(os.fsencode(lib_dir))
+    if count() != 0:
+        return
+    # Only warnings and errors of the loading reach stderr ("loaded CPU backend from ..."
+    # is not for users; the device report names the variant); llama_cpp sets its own
+    # log callback when it loads a model.
+    callback_type = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+    def log(level: int, text: bytes | None, _data: object) -> None:
+        if level in (3, 4) and text:  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+            sys.stderr.write(text.decode("utf-8", "replace"))
+
+    _log_callback = callback_type(log)
+    ggml.ggml_log_set.argtypes = [callback_type, ctypes.c_void_p]
+    ggml.ggml_log_set(_log_callback, None)
+    load = ggml.ggml_backend_load_all_from_path
+    load.argtypes = [ctypes.c_char_p]
+    load.restype = None
+    load(os.fsencode(lib_dir))
+
+
+def restore_library_path() -> None:
+    """Give programs the app starts (a browser for a link, nvidia-smi) the user's
+    LD_LIBRARY_PATH, not the bootloader's, which points at the bundle's libraries. (This
+    process's own loader keeps the bundle's: glibc reads the variable at start.)"""
+    original = os.environ.pop("LD_LIBRARY_PATH_ORIG", None)
+    if original is not None:
+        os.environ["LD_LIBRARY_PATH"] = original
+    else:
+        os.environ.pop("LD_LIBRARY_PATH", None)
 
 
 def main() -> None:
@@ -64,6 +92,7 @@ def main() -> None:
             load_llama_backends()
         run_python(*python)
         return
+    restore_library_path()
     load_llama_backends()
     name = os.path.basename(sys.argv[0])
     if name.startswith("bllossom-desktop"):

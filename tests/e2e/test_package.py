@@ -130,10 +130,18 @@ def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, mode
     assert isinstance(device, dict)
     print(f"native: {device['summary']}", file=sys.stderr)
     assert device["summary"].startswith("CPU: ")
+    # PyInstaller's bootloader restarts itself (execve) with LD_LIBRARY_PATH set, which
+    # would leave qemu-user for the real CPU: give the emulated process the environment
+    # of the restarted one (qemu's -E sets it for the guest only).
+    bundle = str(unpacked / "opt" / "bllossom-desktop")
+    restarted = {"_PYI_ARCHIVE_FILE": exe, "_PYI_PARENT_PROCESS_LEVEL": "-1",
+                 "_PYI_LINUX_PROCESS_NAME": "bllossom",
+                 "LD_LIBRARY_PATH": f"{bundle}/_internal"}  # fmt: skip
+    guest_env = [arg for name, value in restarted.items() for arg in ("-E", f"{name}={value}")]
     # qemu 7.2's TCG has SSE4.2 (Nehalem) and AVX2/FMA/F16C/BMI2 (Haswell), no AVX-512.
     for cpu, level in (("Nehalem", "SSE4.2"), ("Haswell", "AVX2")):
         with timed(f"generate under qemu-x86_64 -cpu {cpu}"):
-            emulated = generate_json([*LOW, "qemu-x86_64", "-cpu", cpu, exe], model)
+            emulated = generate_json([*LOW, "qemu-x86_64", "-cpu", cpu, *guest_env, exe], model)
         device = emulated["device"]
         assert isinstance(device, dict)
         print(f"{cpu}: {device['summary']}", file=sys.stderr)
