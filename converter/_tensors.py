@@ -407,8 +407,9 @@ def encode(raw: np.ndarray, dtype: str, qtype: gguf.GGMLQuantizationType) -> mem
 
 # --------------------------------------------------------------------------- pieces
 
-_CHUNK_BYTES = 8 * 2**20
-"""Source bytes per piece: large writes, yet a pipeline of a few pieces stays small."""
+_CHUNK_BYTES = 4 * 2**20
+"""Source bytes per piece: writes large enough for the disk, while the pipeline's
+buffers (each thread's source buffer, the pieces in flight) stay a few tens of MiB."""
 
 
 def _row_order(rows: int, heads: int) -> np.ndarray:
