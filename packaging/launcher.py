@@ -83,6 +83,9 @@ def restore_library_path() -> None:
         os.environ["LD_LIBRARY_PATH"] = original
     else:
         os.environ.pop("LD_LIBRARY_PATH", None)
+    # Our own child processes (sys.executable, this bundle again) then start as a new
+    # instance of it, which sets the variable afresh (PyInstaller's documented switch).
+    os.environ["PYINSTALLER_RESET_ENVIRONMENT"] = "1"
 
 
 def main() -> None:
