@@ -300,7 +300,8 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
                 return found.stdout.split()[0] if found.stdout.split() else ""
 
             try:
-                win = str(wait_for(window, 120, "the main window"))
+                with timed("  bllossom-desktop: the main window shows"):
+                    win = str(wait_for(window, 120, "the main window"))
                 question = "Hello, who are you?"
                 xdotool("windowfocus", "--sync", win)
                 time.sleep(2)  # the model loads in the background
@@ -322,11 +323,13 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
                     done = len(thread) == 2 and thread[-1].complete and thread[-1].text
                     return thread if done else None
 
-                thread = wait_for(answered, 180, "the answer")
+                with timed("  bllossom-desktop: typed message answered"):
+                    thread = wait_for(answered, 180, "the answer")
                 assert thread[0].text == question  # type: ignore[index]
                 xdotool("windowfocus", "--sync", win)
                 xdotool("key", "ctrl+q")
-                assert app.wait(60) == 0
+                with timed("  bllossom-desktop: quits"):
+                    assert app.wait(60) == 0
             finally:
                 if app.poll() is None:
                     app.kill()
