@@ -59,7 +59,7 @@ def test_cli_turns_user_errors_into_one_line_and_exit_code(
     code: int,
     text: str,
 ) -> None:
-    monkeypatch.setattr(cli, "build_parser", lambda: _fake_command(error))  # type: ignore[arg-type]
+    monkeypatch.setattr(cli, "build_parser", lambda *_: _fake_command(error))  # type: ignore[arg-type]
     assert cli.main(["boom"]) == code
     err = capsys.readouterr().err
     assert text in err
@@ -67,7 +67,7 @@ def test_cli_turns_user_errors_into_one_line_and_exit_code(
 
 
 def test_cli_bugs_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "build_parser", lambda: _fake_command(ZeroDivisionError()))
+    monkeypatch.setattr(cli, "build_parser", lambda *_: _fake_command(ZeroDivisionError()))
     with pytest.raises(ZeroDivisionError):
         cli.main(["boom"])
 
