@@ -160,7 +160,7 @@ def test_chat_restart_and_kill(display: str, tmp_path: Path) -> None:
         done = len(thread) == count and thread[-1].complete and thread[-1].text
         return thread if done else []
 
-    thread = wait_for(lambda: answered(2), 90, "the streamed answer")
+    thread = wait_for(lambda: answered(2), 240, "the streamed answer")
     assert (thread[0].role, thread[0].text) == ("user", first)  # once, every syllable
     assert thread[1].role == "assistant" and thread[1].generated_tokens > 0
     assert app.quit() == 0
@@ -169,7 +169,7 @@ def test_chat_restart_and_kill(display: str, tmp_path: Path) -> None:
     app = DesktopApp(display, home, [])
     second = "두 번째 질문입니다"
     app.ask(second)
-    thread = wait_for(lambda: answered(4), 90, "the answer after the restart")
+    thread = wait_for(lambda: answered(4), 240, "the answer after the restart")
     assert [m.text for m in thread[:3]] == [first, thread[1].text, second]
 
     # Kill the app while it streams: the reply is kept up to its last checkpoint.
