@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 _STARTED = time.perf_counter()
 
 
+DESKTOP_FILE_ID = "io.github.bllossom.BllossomDesktop"
+"""The .desktop entry and AppStream id of the installed app (packaging/)."""
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bllossom-desktop", description="Bllossom: a private Korean/English AI assistant."
@@ -55,6 +59,8 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     assert isinstance(app, QApplication)
     app.setApplicationName("Bllossom")
     app.setOrganizationName("Bllossom")
+    # Names the installed .desktop entry (packaging/), so Wayland shows its icon and name.
+    app.setDesktopFileName(DESKTOP_FILE_ID)
     app.setApplicationDisplayName("Bllossom")
     settings = AppSettings.load()
     if args.language:

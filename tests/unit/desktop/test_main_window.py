@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from bllossom_core.errors import GGUFError
 from bllossom_core.store import ConversationStore
@@ -341,3 +342,14 @@ def test_a_file_without_a_chat_template_says_which_one_is_used(qtbot, make_windo
     use_engine(window, engine)
     assert "ChatML" in window.status.currentMessage()
     assert "채팅 템플릿" in window.status.currentMessage()
+
+
+def test_the_app_names_its_installed_desktop_entry(make_window) -> None:  # type: ignore[no-untyped-def]
+    make_window()
+    # Wayland finds the window's icon and name through the .desktop entry the .deb installs.
+    assert QApplication.desktopFileName() == "io.github.bllossom.BllossomDesktop"
+    assert (
+        Path(__file__).resolve().parents[3]
+        / "packaging"
+        / "io.github.bllossom.BllossomDesktop.desktop"
+    ).is_file()
