@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from bllossom_core.types import CancelToken
 
 START_TIMEOUT_S = 30.0
+GIL_SWITCH_INTERVAL_S = 0.0005
 GRACEFUL_SHUTDOWN_S = 5
 API_BUSY_MESSAGE = "The model is busy answering an API request."
 
@@ -152,6 +154,10 @@ class LocalServer:
 
         if self._thread is not None:
             raise RuntimeError("a LocalServer starts only once")
+        # The reply's worker thread and the event loop share the GIL: after each token
+        # the worker waits for the loop (which sent the previous one) to let go of it, up
+        # to the switch interval (5 ms by default, half a token's time on a CPU).
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         sock = self._sock or open_listening_socket(self.options.host, self.options.port)
         self._sock = sock
         self.port = int(sock.getsockname()[1])
