@@ -28,6 +28,7 @@ import pytest
 
 from tests.fixtures.checkpoints import CheckpointSpec, checkpoint
 from tests.fixtures.gguf_models import fixture_gguf
+from tests.fixtures.xvfb import wait_for, xvfb
 
 ROOT = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("BLLOSSOM_PACKAGE_TESTS") == "1"
@@ -205,30 +206,8 @@ def chroot(root: Path) -> Iterator[Callable[..., str]]:
 def display() -> Iterator[str]:
     """An Xvfb on the host; clients in the chroot reach it through its abstract socket
     (one network namespace), so nothing X11 gets installed in the clean root."""
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    try:
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    with xvfb() as name:
+        yield name
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot and mounts)")

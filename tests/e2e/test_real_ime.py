@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import ime
+from tests.fixtures.xvfb import wait_for, xvfb
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +64,7 @@ def app(
     root = tmp_path_factory.mktemp(f"ime-{engine}")
     data = root / "data"
     data.mkdir()
-    with ime.xvfb() as display, ime.input_method(engine, display, root) as env:
+    with xvfb() as display, ime.input_method(engine, display, root) as env:
         app = ime.ProbedApp(env, data, ["--model", str(model)])
         try:
             app.xdotool("windowfocus", "--sync", app.window)
@@ -98,7 +99,7 @@ def type_until_composing(app: ime.ProbedApp, text: str) -> None:
         return state["preedit"] == text[-1] and len(state["text"]) == len(text) - 1
 
     try:
-        ime.wait_for(last_syllable_composing, 10, f"{text[-1]!r} composing")
+        wait_for(last_syllable_composing, 10, f"{text[-1]!r} composing")
     except AssertionError as error:
         raise AssertionError(f"{error}; the input box: {app.state()}") from None
 
@@ -106,7 +107,7 @@ def type_until_composing(app: ime.ProbedApp, text: str) -> None:
 def sent(app: ime.ProbedApp, before: int) -> str:
     """The one user message stored since there were ``before``; stops the reply."""
     try:
-        stored = ime.wait_for(lambda: user_messages(app.data)[before:], 20, "a stored message")
+        stored = wait_for(lambda: user_messages(app.data)[before:], 20, "a stored message")
     except AssertionError as error:
         raise AssertionError(f"{error}; the input box: {app.state()}") from None
     import time
@@ -177,7 +178,7 @@ def test_fcitx_users_module_setting_reaches_fcitx5(model: Path, tmp_path: Path) 
         pytest.skip(reason)
     data = tmp_path / "data"
     data.mkdir()
-    with ime.xvfb() as display, ime.input_method("fcitx5", display, tmp_path) as env:
+    with xvfb() as display, ime.input_method("fcitx5", display, tmp_path) as env:
         env = {**env, "QT_IM_MODULE": "fcitx"}
         if DEBIAN_FCITX5_QT6_PLUGIN.exists():
             plugins = tmp_path / "qt-plugins" / "platforminputcontexts"
