@@ -31,6 +31,7 @@ class ApiServerSettingsBox(QGroupBox):
     def __init__(self, switch: ApiServerSwitch, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._switch = switch
+        self._keyring = api_keys.keyring_available()  # asked once, not on every keystroke
         config = switch.config
         form = QFormLayout(self)
         self.enabled_box = QCheckBox(self)
@@ -145,7 +146,7 @@ class ApiServerSettingsBox(QGroupBox):
         self.state_label.setText(state)
         self.apply_button.setEnabled(problem is None and changed)
         self.copy_button.setEnabled(switch.running and not changed)
-        self.key_note.setText(key_storage_note(api_keys.keyring_available()))
+        self.key_note.setText(key_storage_note(self._keyring))
 
     def changeEvent(self, event: QEvent) -> None:
         if is_language_change(event):
