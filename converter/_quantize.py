@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,8 +140,10 @@ def run_quantizer(
         str(os.getpid()),
     ]
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process: subprocess.Popen[bytes] | None = None
         try:
+            with _signals_deferred():  # see there: a stop mid-Popen would orphan the child
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
             while process.poll() is None:
                 if reporter.cancelled:
                     raise Cancelled("Conversion cancelled; no output was written.")
@@ -150,7 +153,7 @@ def run_quantizer(
                 )
                 time.sleep(0.1)
         finally:
-            if process.poll() is None:
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
         if process.returncode != 0:
@@ -158,6 +161,32 @@ def run_quantizer(
             text = log.read().decode("utf-8", "replace")
             raise _quantizer_error(process.returncode, text, target, quant, expected_bytes)
     reporter.emit("quantize", expected_bytes, expected_bytes, message=step, force=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the block, then deliver them.
+
+    A handler that raises while ``Popen`` waits for the child's ``exec`` leaves no
+    ``process`` to kill: the child runs on, and until it has armed its death signal
+    (:func:`_die_with_parent`) nothing ends it. Python runs signal handlers in the main
+    thread only, so elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    numbers = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    held = [n for n in numbers if signal.getsignal(n) is not None]  # None: set outside Python
+    arrived: list[int] = []
+    previous = {n: signal.signal(n, lambda signum, _frame: arrived.append(signum)) for n in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in arrived:
+            signal.raise_signal(number)
 
 
 def quantizer_threads() -> int:

@@ -79,6 +79,16 @@ class ServerState:
         for run in list(self.runs):
             run.cancel()
 
+    def add_run(self, run: ReplyRun) -> None:
+        """Track ``run`` so that :meth:`cancel_all` reaches it.
+
+        :meth:`LocalServer.stop` (another thread) sets ``closing`` before it calls
+        :meth:`cancel_all`: a run added after that loop is cancelled here instead.
+        """
+        self.runs.add(run)
+        if self.closing:
+            run.cancel()
+
 
 def build_app(state: ServerState) -> ASGIApp:
     routes = [
@@ -302,7 +312,7 @@ async def _answer(request: Request, state: ServerState, start: StartReply,
                        state.options.busy_wait_s)  # fmt: skip
         watch.run = run
         run.start()
-        state.runs.add(run)
+        state.add_run(run)
         try:
             await run.started()
         except BllossomError as error:

@@ -144,13 +144,20 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
 
-def _state(pid: int) -> str | None:
-    """The process's state letter ("Z" for a zombie), or None once it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first, then the parent's
+    pid), or None once the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[0]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter ("Z" for a zombie), or None once it is gone."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
 
 
 def _wait_for_quantizer(out: Path, parent: subprocess.Popen[str]) -> int:
@@ -164,6 +171,10 @@ def _wait_for_quantizer(out: Path, parent: subprocess.Popen[str]) -> int:
             try:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
+                continue
+            # this converter's own child: a stray one from an earlier test must not count
+            fields = _stat(int(entry.name))
+            if fields is None or fields[1] != str(parent.pid):
                 continue
             if b"converter._quantize" in command and any(out.name.encode() in a for a in command):
                 return int(entry.name)

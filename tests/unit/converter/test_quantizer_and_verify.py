@@ -7,6 +7,7 @@ import ast
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import namedtuple
@@ -73,6 +74,44 @@ def test_quantizer_failure_carries_its_code(tmp_path: Path) -> None:
     assert caught.value.code is ErrorCode.QUANTIZER_FAILED
     assert "llama.cpp could not quantize to Q4_0" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(_signum: int, _frame: object) -> None:
+    raise _Stop
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
+def test_a_stop_while_the_quantizer_starts_still_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: SIGTERM while Popen waited for the child's exec raised out of Popen, so
+    there was no process to kill; CI saw a quantizer outlive its converter."""
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_stop(_command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        child = real_popen([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+        started.append(child)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before this frame returns
+        return child
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_stop)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        with pytest.raises(_Stop):
+            run_quantizer(tmp_path / "in.gguf", tmp_path / "out.part", quant_type("Q4_0"),
+                          2**20, Reporter(None, None))  # fmt: skip
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    (child,) = started
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+        pytest.fail("the quantizer child outlived the stop")
 
 
 def _dead_pid() -> int:

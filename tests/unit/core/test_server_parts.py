@@ -7,11 +7,14 @@ import asyncio
 import random
 import socket
 import threading
+from typing import cast
 
 import pytest
 
+from bllossom_core.engine import LocalEngine
 from bllossom_core.errors import ErrorCode, InputError, InvalidSettingError, ModelLoadError
 from bllossom_core.server.api_errors import ApiError, from_core_error
+from bllossom_core.server.app import ServerState
 from bllossom_core.server.gate import LineFull, ReplyGate
 from bllossom_core.server.options import ServerOptions, is_local_host, open_listening_socket
 from bllossom_core.server.protocol import (
@@ -22,6 +25,7 @@ from bllossom_core.server.protocol import (
     reply_spec,
     validate,
 )
+from bllossom_core.server.replies import ReplyRun
 from bllossom_core.server.stop_strings import StopStringFilter
 from bllossom_core.types import ChatMessage, GenerationSettings
 
@@ -161,6 +165,24 @@ def test_async_waiters_wake_from_another_thread_and_cancelling_leaves_the_line()
 
     assert asyncio.run(scenario()) == ["a", "b"]
     assert gate.holder is None and gate.waiting == 0
+
+
+def test_a_reply_that_starts_while_the_server_stops_is_cancelled() -> None:
+    """Before: a run added just after stop()'s cancel_all streamed all its tokens."""
+
+    class Run:
+        cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    state = ServerState(cast(LocalEngine, None), ServerOptions(), "m", ReplyGate(max_waiting=1))
+    early, late = Run(), Run()
+    state.add_run(cast(ReplyRun, early))
+    state.closing = True  # what LocalServer.stop does first, from its own thread
+    state.cancel_all()
+    state.add_run(cast(ReplyRun, late))  # the event loop got there after cancel_all
+    assert early.cancelled and late.cancelled
 
 
 # -- requests ----------------------------------------------------------------------------
