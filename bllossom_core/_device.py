@@ -247,7 +247,7 @@ def describe_device(
     variant = cpu_variant()
     level = f"{variant}, " if variant else ""
     summary = f"CPU: {level}{why}, {threads} thread{'' if threads == 1 else 's'}"
-    return DeviceReport("cpu", summary, None, 0, total_layers, threads, why, cause)
+    return DeviceReport("cpu", summary, None, 0, total_layers, threads, why, cause, variant)
 
 
 def cpu_reason(

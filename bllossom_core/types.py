@@ -127,6 +127,9 @@ class DeviceReport:
     """Why not (all) on the GPU, in English words (``summary`` repeats it)."""
     cpu_cause: CpuCause | None = None
     """The same reason as a code, for front ends that word it in their own language."""
+    cpu_variant: str | None = None
+    """The instruction set of the CPU backend ggml chose for this CPU ("AVX2"), in a
+    build that carries one per x86-64 level (the installed package); None otherwise."""
 
 
 @dataclass

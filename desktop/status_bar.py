@@ -114,6 +114,8 @@ class ChatStatusBar(QStatusBar):
             ),
             "gpu_unused": self.tr("CPU, %1 (the GPU was not used)"),
         }
+        if device.cpu_variant:  # "AVX2, 8 threads": the backend the packaged app chose
+            threads = f"{device.cpu_variant}, {threads}"
         text = causes.get(device.cpu_cause or "", self.tr("CPU, %1"))
         return text.replace("%1", threads)
 

@@ -111,6 +111,18 @@ def model() -> Path:
     return fixture_gguf("llama2-spm-ko")
 
 
+def test_the_bundle_carries_every_licence_text(unpacked: Path) -> None:
+    licences = unpacked / "opt" / "bllossom-desktop" / "licenses"
+    index = (licences / "README.txt").read_text(encoding="utf-8")
+    for component in ("PySide6_Essentials", "llama_cpp_python", "llama.cpp", "CPython", "numpy"):
+        assert component in index, component
+    folders = [p for p in licences.iterdir() if p.is_dir()]
+    assert all(any(folder.iterdir()) for folder in folders), "a component without its text"
+    qt = next(licences.glob("pyside6-essentials-*"))
+    assert "GNU LESSER GENERAL PUBLIC LICENSE" in (qt / "LICENSE-LGPL-3").read_text()
+    assert "The ggml authors" in (licences / "llama.cpp" / "LICENSE").read_text()
+
+
 # --------------------------------------------------------------------------- qemu-user
 
 

@@ -16,6 +16,10 @@ CPU_BUILD = DeviceReport(
 NO_GPU = DeviceReport(
     backend="cpu", summary="CPU: no NVIDIA GPU found, 4 threads", threads=4, cpu_cause="no_gpu"
 )
+PACKAGED = DeviceReport(
+    backend="cpu", summary="CPU: SSE4.2, no NVIDIA GPU found, 2 threads", threads=2,
+    cpu_cause="no_gpu", cpu_variant="SSE4.2",
+)  # fmt: skip
 ONE_THREAD = DeviceReport(
     backend="cpu", summary="CPU: no NVIDIA GPU found, 1 thread", threads=1, cpu_cause="no_gpu"
 )
@@ -35,6 +39,8 @@ GPU = DeviceReport(
         ("en", ONE_THREAD, "CPU, 1 thread (no NVIDIA GPU found)"),
         ("ko", NO_GPU, "CPU, 스레드 4개 (NVIDIA GPU 없음)"),
         ("ko", CPU_BUILD, "CPU, 스레드 8개: 이 빌드는 GPU를 지원하지 않습니다."),
+        ("en", PACKAGED, "CPU, SSE4.2, 2 threads (no NVIDIA GPU found)"),
+        ("ko", PACKAGED, "CPU, SSE4.2, 스레드 2개 (NVIDIA GPU 없음)"),
         ("en", GPU, "GPU: NVIDIA H100, 33/33 layers"),
         ("ko", GPU, "GPU: NVIDIA H100, 33/33개 레이어"),
     ],
