@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +24,16 @@ from bllossom_core.types import CpuCause, DeviceReport
 T = TypeVar("T")
 
 REBUILD_ADVICE = "rebuild it with `BLLOSSOM_CUDA=1 scripts/setup` (needs the CUDA toolkit)"
+PACKAGE_ADVICE = (
+    "the installed package runs on the CPU; GPU offload needs the developer install "
+    "with the CUDA toolkit (README: GPU)"
+)
+
+
+def _gpu_advice() -> str:
+    """What a user with an NVIDIA GPU and a CPU-only llama.cpp can do about it: the
+    installed package (a PyInstaller bundle, ``sys.frozen``) has no scripts/setup."""
+    return PACKAGE_ADVICE if getattr(sys, "frozen", False) else REBUILD_ADVICE
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,6 @@ def cpu_reason(
     if not probe.supports_offload:
         return "cpu_build", (
             f"this llama-cpp-python was built without CUDA although {gpu} is present; "
-            + REBUILD_ADVICE
+            + _gpu_advice()
         )
     return "gpu_unused", f"{gpu} was not used"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -112,6 +113,15 @@ def test_cpu_reasons(
     report = describe_device(probe, requested, 0, 33, threads, [])
     assert report.backend == "cpu" and report.summary == summary and report.threads == threads
     assert report.cpu_cause == cause
+
+
+def test_the_installed_package_does_not_advise_scripts_setup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as in the PyInstaller bundle
+    report = describe_device(CPU_BUILD_ON_H100, None, 0, 33, 8, [])
+    assert report.cpu_cause == "cpu_build" and "scripts/setup" not in report.summary
+    assert "the installed package runs on the CPU" in report.summary
 
 
 def test_cpu_reason_after_gpu_failure_quotes_it() -> None:
