@@ -214,6 +214,14 @@ def chroot(root: Path) -> Iterator[Callable[..., str]]:
             subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
 
 
+_KOREAN_FONTS = (
+    "from PySide6.QtGui import QFontDatabase, QGuiApplication; app = QGuiApplication([]); "
+    "families = QFontDatabase.families(QFontDatabase.WritingSystem.Korean); "
+    "print(len(families), *families[:3])"
+)
+"""How many font families Qt can draw Hangul with, and the first few."""
+
+
 @pytest.fixture
 def display() -> Iterator[str]:
     """An Xvfb on the host; clients in the chroot reach it through its abstract socket
@@ -244,6 +252,11 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_debian(
         with timed("apt-get install ./bllossom-desktop.deb (Depends only, no Recommends)"):
             inside("apt-get install -y -qq --no-install-recommends /tmp/bllossom-desktop.deb")
         assert inside("bllossom --version").strip().startswith("bllossom ")
+        # Hangul must draw as Hangul: before, the clean root had no Korean font and every
+        # Korean label and message was a row of boxes. (The launcher runs `-c CODE`.)
+        offscreen = {"QT_QPA_PLATFORM": "offscreen"}
+        korean_fonts = inside(f"bllossom -c '{_KOREAN_FONTS}'", env=offscreen)
+        assert korean_fonts.split()[0] != "0", korean_fonts
         with timed("bllossom info"):
             info = inside("bllossom info /tmp/model.gguf")
         assert "llama" in info.lower(), info
