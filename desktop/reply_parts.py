@@ -55,8 +55,9 @@ class ThinkingPanel(QWidget):
         self._live = False
         self.expanded = False
         colors = current_colors()
+        # Qt draws a lone border-left only after a whole border is declared (0px here).
         self.setStyleSheet(
-            f"QLabel#thinkingText {{ color: {colors.muted_text}; "
+            f"QLabel#thinkingText {{ color: {colors.muted_text}; border: 0px solid; "
             f"border-left: 3px solid {colors.muted_text}; padding-left: 8px; }}"
             f"QToolButton#thinkingToggle {{ color: {colors.muted_text}; }}"
         )

@@ -7,7 +7,9 @@ import threading
 
 from bllossom_core.store import ConversationStore
 from desktop.model_settings_dialog import ModelSettingsDialog
-from desktop.qt import QApplication, Qt
+from desktop.qt import QApplication, QColor, Qt, QVBoxLayout, QWidget
+from desktop.reply_parts import ThinkingPanel
+from desktop.theme import current_colors
 from tests.unit.desktop.scripted import ScriptedEngine, use_engine
 from tests.unit.desktop.test_main_window import send, settle
 
@@ -60,6 +62,23 @@ def test_thinking_streams_open_then_folds_to_thought_for_and_opens_on_click(
     settle(qtbot, window)
     panel = last_reply(window).thinking_panel
     assert panel.isVisible() and panel.summary == "Thought for 12 s" and not panel.expanded
+
+
+def test_thinking_text_has_its_bar_on_the_left(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Before: the stylesheet's border-left alone drew nothing (only the gap it left)."""
+    host = QWidget()
+    qtbot.addWidget(host)
+    QVBoxLayout(host).addWidget(panel := ThinkingPanel(host))
+    panel.set_thinking("생각: the user asks for the capital.\nA second line.", None, live=True)
+    host.resize(360, 120)
+    host.show()
+    qtbot.waitExposed(host)
+    label = panel.text_label
+    image = label.grab().toImage()
+    bar = QColor(current_colors().muted_text).rgb()
+    middle = image.height() // 2
+    assert [image.pixel(x, middle) for x in range(3)] == [bar] * 3
+    assert image.pixel(5, middle) != bar  # the padding after the bar
 
 
 def test_thinking_is_open_while_the_model_has_not_answered_yet(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
