@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -85,6 +86,7 @@ class ReplyWriter:
         self._answer.add(message.text)
         self._thinking.add(message.thinking)
         self._thinking_seconds = message.thinking_seconds
+        self._earlier_tokens = message.generated_tokens  # a continued reply counts them all
         self._saved_lengths = (self._answer.length, self._thinking.length)
         self._closed = False
         self._final: Message | None = None
@@ -166,6 +168,9 @@ class ReplyWriter:
             raise RuntimeError("the reply was already finished")
         with self._buffer_lock:
             self._end_thinking()
+        if stats is not None and self._earlier_tokens:
+            total = stats.generated_tokens + self._earlier_tokens
+            stats = dataclasses.replace(stats, generated_tokens=total)
         self._pending_close = (stats, complete, error)
         self._stop.set()
         self._flusher.join(timeout=30)

@@ -212,6 +212,8 @@ def test_continue_appends_to_the_reply_and_sends_it_as_the_answer_begun(
     continued = session.continue_reply(cut.id).run()
     assert (continued.id, continued.text) == (cut.id, "고려는 918년에 세워졌습니다.")
     assert continued.stop_reason == "stop" and continued.complete
+    # Before: only the continuation's tokens were counted.
+    assert continued.generated_tokens == cut.generated_tokens + 1 and cut.generated_tokens == 2
     assert engine.prompts[1] == [
         ChatMessage("system", "시스템"),
         ChatMessage("user", "고려는 언제?"),
