@@ -3,38 +3,80 @@
 No Qt here: the desktop app and the CLI both stand on this package.
 """
 
-from bllossom_core._format import human_size
-from bllossom_core._utf8 import Utf8Assembler
-from bllossom_core.engine import LocalEngine, LocalStream
-from bllossom_core.errors import (
-    BllossomError,
-    Cancelled,
-    CheckpointError,
-    DiskFullError,
-    ErrorCode,
-    GGUFError,
-    InputError,
-    InvalidSettingError,
-    ModelLoadError,
-    RemoteError,
-    StorageError,
-    TemplateError,
-    TokenizerError,
-)
-from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
-from bllossom_core.paths import data_dir, database_path, models_dir
-from bllossom_core.remote import RemoteChatStream, RemoteEngine
-from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter, SearchHit
-from bllossom_core.templates import TEMPLATE_NAMES, render_prompt_ids
-from bllossom_core.types import (
-    CancelToken,
-    ChatMessage,
-    GenerationSettings,
-    GenerationStats,
-    check_settings,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
+    from bllossom_core._format import human_size
+    from bllossom_core._utf8 import Utf8Assembler
+    from bllossom_core.engine import LocalEngine, LocalStream
+    from bllossom_core.errors import (
+        BllossomError,
+        Cancelled,
+        CheckpointError,
+        DiskFullError,
+        ErrorCode,
+        GGUFError,
+        InputError,
+        InvalidSettingError,
+        ModelLoadError,
+        RemoteError,
+        StorageError,
+        TemplateError,
+        TokenizerError,
+    )
+    from bllossom_core.gguf_inspect import GGUFInfo, read_gguf_info
+    from bllossom_core.paths import data_dir, database_path, models_dir
+    from bllossom_core.remote import RemoteChatStream, RemoteEngine
+    from bllossom_core.store import Conversation, ConversationStore, Message, ReplyWriter, SearchHit
+    from bllossom_core.templates import TEMPLATE_NAMES, render_prompt_ids
+    from bllossom_core.types import (
+        CancelToken,
+        ChatMessage,
+        GenerationSettings,
+        GenerationStats,
+        check_settings,
+    )
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "bllossom_core._format": ("human_size",),
+    "bllossom_core._utf8": ("Utf8Assembler",),
+    "bllossom_core.engine": ("LocalEngine", "LocalStream"),
+    "bllossom_core.errors": (
+        "BllossomError", "Cancelled", "CheckpointError", "DiskFullError", "ErrorCode",
+        "GGUFError", "InputError", "InvalidSettingError", "ModelLoadError", "RemoteError",
+        "StorageError", "TemplateError", "TokenizerError",
+    ),
+    "bllossom_core.gguf_inspect": ("GGUFInfo", "read_gguf_info"),
+    "bllossom_core.paths": ("data_dir", "database_path", "models_dir"),
+    "bllossom_core.remote": ("RemoteChatStream", "RemoteEngine"),
+    "bllossom_core.store": (
+        "Conversation", "ConversationStore", "Message", "ReplyWriter", "SearchHit",
+    ),
+    "bllossom_core.templates": ("TEMPLATE_NAMES", "render_prompt_ids"),
+    "bllossom_core.types": (
+        "CancelToken", "ChatMessage", "GenerationSettings", "GenerationStats", "check_settings",
+    ),
+}  # fmt: skip
+"""Where each public name lives. Importing them all up front cost every ``bllossom``
+command and every ``import bllossom_core.errors`` about 200 ms (llama.cpp, HTTP, SQLite)."""
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bllossom_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __all__ = [
     "TEMPLATE_NAMES",

@@ -44,8 +44,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _named_subcommand(argv: Sequence[str]) -> str | None:
     """The subcommand ``argv`` runs, when its first word names one: the rest of the
-    command line is then that subcommand's alone. Otherwise (an option such as --help,
-    or a word that is no command) ``None``: the full parser answers."""
+    command line is then that subcommand's alone. A bare ``--version`` gets ``""`` (no
+    subcommand at all). Otherwise (an option such as --help, or a word that is no
+    command) ``None``: the full parser answers."""
+    if list(argv) == ["--version"]:
+        return ""  # no subcommand is needed to print the version (a fraction of a second)
     return argv[0] if argv and argv[0] in SUBCOMMANDS else None
 
 

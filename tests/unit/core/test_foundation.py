@@ -78,3 +78,35 @@ def test_cli_lists_the_public_subcommands(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     for command in ("convert", "info", "generate", "chat"):
         assert command in out
+
+
+def test_the_public_names_resolve_to_their_modules_objects() -> None:
+    import importlib
+
+    import bllossom_core
+
+    for name in bllossom_core.__all__:
+        value = getattr(bllossom_core, name)
+        if name != "__version__":
+            module = importlib.import_module(bllossom_core._MODULE_OF[name])
+            assert value is getattr(module, name), name
+    assert set(bllossom_core.__all__) == {*bllossom_core._MODULE_OF, "__version__"}
+    with pytest.raises(AttributeError):
+        bllossom_core.no_such_name  # noqa: B018
+
+
+def test_importing_one_module_does_not_load_the_engine() -> None:
+    """Before: ``import bllossom_core.errors`` loaded llama.cpp, SQLite and HTTP (~200 ms
+    before every ``bllossom`` command); ``bllossom --version`` built every subcommand."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bllossom_core.errors, bllossom_core.cli as cli\n"
+        "cli.build_parser(cli._named_subcommand(['--version']))\n"
+        "print(sorted(m for m in ('llama_cpp', 'bllossom_core.engine', 'sqlite3', 'httpx',"
+        " 'numpy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
