@@ -3,8 +3,9 @@
 No Qt here: the desktop app and the CLI both stand on this package.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from bllossom_core._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
     from bllossom_core._format import human_size
@@ -60,23 +61,8 @@ _EXPORTS = {
         "CancelToken", "ChatMessage", "GenerationSettings", "GenerationStats", "check_settings",
     ),
 }  # fmt: skip
-"""Where each public name lives. Importing them all up front cost every ``bllossom``
-command and every ``import bllossom_core.errors`` about 200 ms (llama.cpp, HTTP, SQLite)."""
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> object:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bllossom_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
-
+"""Where each public name lives (imported on first use: see bllossom_core._lazy)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "TEMPLATE_NAMES",

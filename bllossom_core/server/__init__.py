@@ -5,8 +5,23 @@
 (runtime dependencies of Bllossom).
 """
 
-from bllossom_core.server.local_server import API_BUSY_MESSAGE, LocalServer
-from bllossom_core.server.options import ServerOptions, is_local_host, open_listening_socket
+from typing import TYPE_CHECKING
+
+from bllossom_core._lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use: `bllossom serve --help` needs no Starlette
+    from bllossom_core.server.local_server import API_BUSY_MESSAGE, LocalServer
+    from bllossom_core.server.options import (
+        ServerOptions,
+        is_local_host,
+        open_listening_socket,
+    )
+
+_EXPORTS = {
+    "bllossom_core.server.local_server": ("API_BUSY_MESSAGE", "LocalServer"),
+    "bllossom_core.server.options": ("ServerOptions", "is_local_host", "open_listening_socket"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "API_BUSY_MESSAGE",

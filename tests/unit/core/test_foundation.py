@@ -80,19 +80,20 @@ def test_cli_lists_the_public_subcommands(capsys: pytest.CaptureFixture[str]) ->
         assert command in out
 
 
-def test_the_public_names_resolve_to_their_modules_objects() -> None:
+@pytest.mark.parametrize("package", ["bllossom_core", "bllossom_core.server"])
+def test_the_public_names_resolve_to_their_modules_objects(package: str) -> None:
     import importlib
 
-    import bllossom_core
-
-    for name in bllossom_core.__all__:
-        value = getattr(bllossom_core, name)
+    root = importlib.import_module(package)
+    exported = {name: module for module, names in root._EXPORTS.items() for name in names}
+    for name in root.__all__:
         if name != "__version__":
-            module = importlib.import_module(bllossom_core._MODULE_OF[name])
-            assert value is getattr(module, name), name
-    assert set(bllossom_core.__all__) == {*bllossom_core._MODULE_OF, "__version__"}
+            module = importlib.import_module(exported[name])
+            assert getattr(root, name) is getattr(module, name), name
+    assert set(root.__all__) - {"__version__"} == set(exported)
+    assert set(exported) <= set(dir(root))
     with pytest.raises(AttributeError):
-        bllossom_core.no_such_name  # noqa: B018
+        root.no_such_name  # noqa: B018
 
 
 def test_importing_one_module_does_not_load_the_engine() -> None:
@@ -104,8 +105,9 @@ def test_importing_one_module_does_not_load_the_engine() -> None:
     code = (
         "import sys, bllossom_core.errors, bllossom_core.cli as cli\n"
         "cli.build_parser(cli._named_subcommand(['--version']))\n"
+        "import bllossom_core.server.options\n"
         "print(sorted(m for m in ('llama_cpp', 'bllossom_core.engine', 'sqlite3', 'httpx',"
-        " 'numpy') if m in sys.modules))"
+        " 'numpy', 'starlette') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
