@@ -361,7 +361,7 @@ class ChatController(QObject):
         self._context.settings.last_conversation = str(started.conversation_id)
         self.conversation_changed.emit(started.conversation_id)
         self.conversations_changed.emit()
-        QTimer.singleShot(250, self._context.save_settings)
+        QTimer.singleShot(250, self, self._context.save_settings)  # dropped with the window
 
     def _on_reply_ended(self, ended: _ReplyEnded) -> None:
         self._end_reply()

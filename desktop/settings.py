@@ -95,6 +95,9 @@ class AppSettings:
         # that saving touches the keyring only when a key changed. Not a field: never
         # written to the file.
         self._in_keyring: dict[str, str] = {}
+        # The file these settings were read from: saving writes back there, even when
+        # BLLOSSOM_HOME has changed since (a late save must not land in another profile).
+        self._path: Path | None = None
 
     # ------------------------------------------------------------------ models
     def register_model(self, model: RegisteredModel) -> None:
@@ -117,9 +120,11 @@ class AppSettings:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return cls()
+            data = None
         if not isinstance(data, dict):
-            return cls()
+            defaults = cls()
+            defaults._path = path
+            return defaults
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         model_fields = {f.name for f in fields(RegisteredModel)}
@@ -131,6 +136,7 @@ class AppSettings:
         if not isinstance(values.get("drafts", {}), dict):
             values["drafts"] = {}
         settings = cls(**values)
+        settings._path = path
         if settings._read_keys():
             try:  # a plain key moved into the keyring: take it out of the file now
                 settings.save(path)
@@ -144,7 +150,7 @@ class AppSettings:
         A failure raises :class:`~bllossom_core.errors.StorageError` (a full disk, a
         read-only folder); callers log it and keep the settings in memory.
         """
-        path = path or settings_path()
+        path = path or self._path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._store_keys()
         data = asdict(self)

@@ -74,3 +74,23 @@ def test_api_key_field_says_how_the_key_is_stored(qtbot) -> None:  # type: ignor
     qtbot.addWidget(dialog)
     assert "settings.json" in dialog.key_edit.toolTip()
     assert "unencrypted" in dialog.key_edit.toolTip()
+
+
+def test_settings_are_saved_back_to_the_file_they_came_from(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A save that comes late (a window's deferred save after BLLOSSOM_HOME changed, as
+    between two tests) writes the profile the settings were read from, not another."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("BLLOSSOM_HOME", str(first))
+    defaults = AppSettings.load()  # no file yet: the defaults, bound to this profile
+    AppSettings(last_conversation="3").save()
+    loaded = AppSettings.load()
+    monkeypatch.setenv("BLLOSSOM_HOME", str(second))
+    loaded.last_conversation = "4"
+    loaded.save()
+    assert AppSettings.load(first / "settings.json").last_conversation == "4"
+    defaults.language = "ko"
+    defaults.save()
+    assert AppSettings.load(first / "settings.json").language == "ko"
+    assert not settings_path().exists()  # nothing written in the second profile
