@@ -76,9 +76,7 @@ def test_api_key_field_says_how_the_key_is_stored(qtbot) -> None:  # type: ignor
     assert "unencrypted" in dialog.key_edit.toolTip()
 
 
-def test_settings_are_saved_back_to_the_file_they_came_from(
-    tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_settings_are_saved_back_to_the_file_they_came_from(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A save that comes late (a window's deferred save after BLLOSSOM_HOME changed, as
     between two tests) writes the profile the settings were read from, not another."""
     first, second = tmp_path / "first", tmp_path / "second"
