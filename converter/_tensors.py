@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import gguf
@@ -20,6 +21,12 @@ import numpy as np
 
 from bllossom_core.errors import CheckpointError
 from converter._checkpoint import Checkpoint, TensorRef
+
+_compiled: ModuleType | None
+try:  # Q8_0 of 16-bit sources in one pass (converter/_q8_0.c); the same bytes as numpy's
+    from converter import _q8_0 as _compiled
+except ImportError:  # built without a C compiler: numpy writes them, more slowly
+    _compiled = None
 
 Q = gguf.GGMLQuantizationType
 _IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
@@ -221,6 +228,17 @@ def _bf16_to_f16_table() -> np.ndarray:
     return _BF16_TO_F16
 
 
+_F16_TO_F32: np.ndarray | None = None
+
+
+def _f16_to_f32_table() -> np.ndarray:
+    """float32 for each of the 65,536 float16 bit patterns (exact)."""
+    global _F16_TO_F32
+    if _F16_TO_F32 is None:
+        _F16_TO_F32 = np.arange(2**16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    return _F16_TO_F32
+
+
 _Q8_0_TABLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -331,6 +349,11 @@ def _q8_0_16bit_into(
     (8 rows of one word per block), reduce lane by lane down the rows with long vector
     operations, and the last 4 lanes of each block pairwise."""
     bits = raw.view(np.uint16)
+    if _compiled is not None:
+        scales, inverses = _q8_0_tables(dtype)
+        f16_values = _f16_to_f32_table() if dtype == "F16" else None
+        if _compiled.q8_0_16bit(bits, dtype == "BF16", scales, inverses, f16_values, out):
+            return True  # else an infinity, a NaN or a tiny scale: numpy below decides
     count = bits.size // _Q8_0_BLOCK
     words = scratch.view(np.uint64)[: count * 8].reshape(8, count)
     np.bitwise_and(bits.view(np.uint64).reshape(count, 8).T, _MAGNITUDE_BITS_4X16, out=words)

@@ -138,15 +138,17 @@ def generate_json(command: list[str], model: Path, timeout: float = 900) -> dict
     return result
 
 
-@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user")
-def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, model: Path) -> None:
-    exe = str(unpacked / "opt" / "bllossom-desktop" / "bllossom")
-    with timed("generate, native CPU"):
-        native = generate_json([exe], model)
-    device = native["device"]
-    assert isinstance(device, dict)
-    print(f"native: {device['summary']}", file=sys.stderr)
-    assert device["summary"].startswith("CPU: ")
+# qemu 7.2's TCG has SSE4.2 (Nehalem) and AVX2/FMA/F16C/BMI2 (Haswell), no AVX-512.
+EMULATED_CPUS = (("Nehalem", "SSE4.2"), ("Haswell", "AVX2"))
+
+
+def bundle_command(unpacked: Path) -> str:
+    return str(unpacked / "opt" / "bllossom-desktop" / "bllossom")
+
+
+def on_emulated_cpu(cpu: str, unpacked: Path) -> list[str]:
+    """The bundle's ``bllossom`` run by qemu-user as ``cpu``."""
+    exe = bundle_command(unpacked)
     # PyInstaller's bootloader restarts itself (execve) with LD_LIBRARY_PATH set, which
     # would leave qemu-user for the real CPU: give the emulated process the environment
     # of the restarted one (qemu's -E sets it for the guest only).
@@ -155,10 +157,20 @@ def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, mode
                  "_PYI_LINUX_PROCESS_NAME": "bllossom",
                  "LD_LIBRARY_PATH": f"{bundle}/_internal"}  # fmt: skip
     guest_env = [arg for name, value in restarted.items() for arg in ("-E", f"{name}={value}")]
-    # qemu 7.2's TCG has SSE4.2 (Nehalem) and AVX2/FMA/F16C/BMI2 (Haswell), no AVX-512.
-    for cpu, level in (("Nehalem", "SSE4.2"), ("Haswell", "AVX2")):
+    return [*LOW, "qemu-x86_64", "-cpu", cpu, *guest_env, exe]
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user")
+def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, model: Path) -> None:
+    with timed("generate, native CPU"):
+        native = generate_json([bundle_command(unpacked)], model)
+    device = native["device"]
+    assert isinstance(device, dict)
+    print(f"native: {device['summary']}", file=sys.stderr)
+    assert device["summary"].startswith("CPU: ")
+    for cpu, level in EMULATED_CPUS:
         with timed(f"generate under qemu-x86_64 -cpu {cpu}"):
-            emulated = generate_json([*LOW, "qemu-x86_64", "-cpu", cpu, *guest_env, exe], model)
+            emulated = generate_json(on_emulated_cpu(cpu, unpacked), model)
         device = emulated["device"]
         assert isinstance(device, dict)
         print(f"{cpu}: {device['summary']}", file=sys.stderr)
@@ -166,6 +178,26 @@ def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, mode
         assert emulated["text"], emulated
         # The same greedy reply as the native run: another CPU backend, the same model.
         assert emulated["text"] == native["text"], (cpu, emulated["text"], native["text"])
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user")
+def test_the_bundle_converts_to_q8_0_byte_for_byte_on_every_cpu(
+    unpacked: Path, tmp_path: Path
+) -> None:
+    """The converter's compiled Q8_0 kernel (converter/_q8_0.c: an AVX2 copy and a
+    baseline one) writes the developer install's bytes on each CPU."""
+    spec = CheckpointSpec(family="llama3-bpe-ko", dtype="bfloat16", legacy_merges=True)
+    source = checkpoint(spec)
+    expected = tmp_path / "dev.gguf"
+    convert = ["convert", "-q", "--quant", "Q8_0", "--no-verify-tokenizer", str(source), "-o"]
+    run([sys.executable, "-m", "bllossom_core.cli", *convert, str(expected)], cwd=ROOT)
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
+           "LANG": "C.UTF-8"}  # fmt: skip
+    for cpu, _level in EMULATED_CPUS:
+        output = tmp_path / f"{cpu}.gguf"
+        with timed(f"convert to Q8_0 under qemu-x86_64 -cpu {cpu}"):
+            run([*on_emulated_cpu(cpu, unpacked), *convert, str(output)], env=env)
+        assert output.read_bytes() == expected.read_bytes(), cpu
 
 
 # --------------------------------------------------------------------------- clean Debian 12

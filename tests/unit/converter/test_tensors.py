@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bllossom_core.errors import Cancelled, CheckpointError
+from converter import _tensors
 from converter._checkpoint import TensorRef
 from converter._tensors import PlannedTensor, encode, rope_freqs, stream_bytes
 from converter._vocab import LLAMA3_SPLIT_REGEX, identify_pre_tokenizer
@@ -100,6 +101,37 @@ def test_encode_equals_gguf_quantize_of_float32(qtype: gguf.GGMLQuantizationType
                 expected = raw.tobytes()  # payloads included (float32 would quiet them)
             got = bytes(encode(raw.reshape(-1, 256), dtype, qtype))
             assert got == expected, f"{name} -> {qtype.name}"
+
+
+def test_the_compiled_q8_0_kernel_is_built() -> None:
+    """pip install -e . builds converter/_q8_0.c; without it conversions to Q8_0 are
+    correct but several times slower, so a broken build must not pass unnoticed."""
+    assert _tensors._compiled is not None, "converter/_q8_0.c was not built (setup.py)"
+
+
+@pytest.mark.parametrize("kernel", ["compiled", "numpy"])
+@pytest.mark.parametrize("dtype", ["BF16", "F16"])
+def test_q8_0_of_every_16bit_block_maximum_equals_gguf_py(
+    dtype: str, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One block per 16-bit magnitude (zero, subnormals, the largest finite, infinity,
+    NaN), holding it once among random smaller values of both signs: the Q8_0 bytes of
+    the compiled kernel and of the numpy path, each against gguf-py's on float32."""
+    if kernel == "numpy":
+        monkeypatch.setattr(_tensors, "_compiled", None)
+    rng = np.random.default_rng(7)
+    magnitudes = np.arange(2**15, dtype=np.uint32)[:, None]
+    blocks = rng.integers(0, 2**15, (2**15, 32), dtype=np.uint32) % (magnitudes + 1)
+    blocks[:, 9] = magnitudes[:, 0]
+    bits = (blocks | rng.integers(0, 2, blocks.shape, dtype=np.uint32) << 15).astype(np.uint16)
+    if dtype == "BF16":
+        raw, as_f32 = bits, (bits.astype(np.uint32) << 16).view(np.float32)
+    else:
+        raw = bits.view(np.float16)
+        as_f32 = raw.astype(np.float32)
+    with np.errstate(all="ignore"):
+        expected = gguf.quants.quantize(as_f32.reshape(-1, 1024), Q.Q8_0).tobytes()
+        assert bytes(encode(raw.reshape(-1, 1024), dtype, Q.Q8_0)) == expected
 
 
 def _tensor(
