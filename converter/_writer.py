@@ -22,6 +22,7 @@ import errno
 import math
 import os
 import shutil
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -68,6 +69,67 @@ def publish(temporary: Path, output: Path, *, force: bool) -> None:
 def estimated_size(plan: list[PlannedTensor], vocab: Vocabulary) -> int:
     tokens = sum(len(t) + 16 for t in vocab.tokens)
     return sum(p.nbytes + _ALIGNMENT for p in plan) + tokens + _HEADER_ALLOWANCE
+
+
+_ARRAY_PACKINGS: dict[type, tuple[gguf.GGUFValueType, str]] = {
+    float: (gguf.GGUFValueType.FLOAT32, "<f4"),
+    int: (gguf.GGUFValueType.INT32, "<i4"),
+}
+
+
+class _Writer(gguf.GGUFWriter):
+    """gguf's writer, with long arrays (a vocabulary's tokens, scores and types) packed
+    in bulk: gguf packs them value by value, which for a 128k-token vocabulary takes
+    longer than writing a gigabyte of tensors. The bytes are gguf's own; any array this
+    cannot pack exactly as gguf does (mixed or other types, big-endian files, a value
+    out of range, where gguf raises) goes to gguf's own code."""
+
+    def _pack_val(
+        self,
+        val: Any,
+        vtype: gguf.GGUFValueType,
+        add_vtype: bool,
+        sub_type: gguf.GGUFValueType | None = None,
+    ) -> bytes:
+        if (
+            vtype == gguf.GGUFValueType.ARRAY
+            and sub_type is None
+            and isinstance(val, list)
+            and len(val) > 256
+            and self.endianess == gguf.GGUFEndian.LITTLE
+        ):
+            packed = _pack_array(val)
+            if packed is not None:
+                head = struct.pack("<I", vtype) if add_vtype else b""
+                return head + packed
+        return super()._pack_val(val, vtype, add_vtype, sub_type)
+
+
+def _pack_array(values: list[Any]) -> bytes | None:
+    """A GGUF array (element type, count, elements) of strings, floats or ints, as gguf
+    packs it; None where gguf's own code must decide."""
+    kinds = set(map(type, values))
+    if kinds <= {str, bytes}:
+        length = struct.Struct("<Q").pack
+        encoded = (v.encode("utf-8") if type(v) is str else v for v in values)
+        body = b"".join(length(len(e)) + e for e in encoded)
+        ltype = gguf.GGUFValueType.STRING
+    elif len(kinds) == 1 and (kind := next(iter(kinds))) in _ARRAY_PACKINGS:
+        ltype, dtype = _ARRAY_PACKINGS[kind]
+        try:
+            wide = np.array(values, dtype=np.float64 if kind is float else np.int64)
+        except OverflowError:  # an int beyond int64
+            return None
+        with np.errstate(over="ignore"):
+            narrow = wide.astype(dtype)
+        if kind is float and np.any(np.isinf(narrow) & ~np.isinf(wide)):
+            return None  # struct.pack refuses a finite float beyond float32's range
+        if kind is int and np.any(narrow != wide):
+            return None  # ... and an int beyond int32's
+        body = narrow.tobytes()
+    else:
+        return None
+    return struct.pack("<IQ", ltype, len(values)) + body
 
 
 def _add_hyperparameters(writer: gguf.GGUFWriter, config: dict[str, Any]) -> None:
@@ -120,7 +182,7 @@ def write_gguf(
     ``message`` goes with each progress event (e.g. which step of a two-step
     conversion this is). ``final=False``: an intermediate file, read back at once and
     then deleted, kept in the page cache rather than sent to the disk."""
-    writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
+    writer = _Writer(path=None, arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     _add_general(writer, checkpoint, file_type, model_name)
     _add_hyperparameters(writer, checkpoint.config)
     vocab.add_to(writer)
