@@ -159,8 +159,7 @@ def encode_bound(source: Path, target: str) -> float:
     from converter._quantize import quant_type
 
     checkpoint = open_checkpoint(source)
-    qtype = quant_type(target).direct
-    assert qtype is not None
+    qtype = quant_type(target).tensor_type
     plan = _tensors.plan_tensors(checkpoint, qtype)
     pieces = [piece for tensor in plan for piece in _tensors.tensor_pieces(tensor)]
     spent = 0.0

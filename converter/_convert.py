@@ -138,10 +138,9 @@ def convert(
     remove_stale_parts(out)
 
     written_type = target_type
-    if target_type.direct is None:
+    if not target_type.direct:
         written_type = intermediate_type(checkpoint.source_dtype)
-    assert written_type.direct is not None
-    plan = plan_tensors(checkpoint, written_type.direct)
+    plan = plan_tensors(checkpoint, written_type.tensor_type)
     written_size = estimated_size(plan, vocab)
     final_size = written_size
     if target_type is not written_type:

@@ -27,8 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import gguf
+from typing import TYPE_CHECKING
 
 from bllossom_core.errors import (
     BllossomError,
@@ -40,41 +39,59 @@ from bllossom_core.errors import (
 )
 from converter._progress import Reporter
 
-Q = gguf.GGMLQuantizationType
-F = gguf.LlamaFileType
+if TYPE_CHECKING:
+    import gguf
 
 
 @dataclass(frozen=True)
 class QuantType:
+    """An output type, named as llama.cpp names it. The gguf enums are looked up on use,
+    so that the command's help (which lists these names) does not import gguf and numpy."""
+
     name: str
-    file_type: gguf.LlamaFileType
     bits_per_weight: float
-    direct: gguf.GGMLQuantizationType | None = None
-    """Set when our own writer produces it; otherwise llama.cpp's quantizer does."""
+    direct: bool = False
+    """True when our own writer produces it; otherwise llama.cpp's quantizer does."""
+
+    @property
+    def file_type(self) -> gguf.LlamaFileType:
+        import gguf
+
+        return gguf.LlamaFileType[
+            f"ALL_{self.name}" if self.name == "F32" else f"MOSTLY_{self.name}"
+        ]
+
+    @property
+    def tensor_type(self) -> gguf.GGMLQuantizationType:
+        """What our writer writes (only for ``direct`` types)."""
+        import gguf
+
+        assert self.direct, f"{self.name} is made by llama.cpp's quantizer"
+        return gguf.GGMLQuantizationType[self.name]
 
 
 _TYPES = (
-    QuantType("F32", F.ALL_F32, 32.0, Q.F32),
-    QuantType("F16", F.MOSTLY_F16, 16.0, Q.F16),
-    QuantType("BF16", F.MOSTLY_BF16, 16.0, Q.BF16),
-    QuantType("Q8_0", F.MOSTLY_Q8_0, 8.5, Q.Q8_0),
-    QuantType("Q6_K", F.MOSTLY_Q6_K, 6.56),
-    QuantType("Q5_K_M", F.MOSTLY_Q5_K_M, 5.7),
-    QuantType("Q5_K_S", F.MOSTLY_Q5_K_S, 5.54),
-    QuantType("Q5_1", F.MOSTLY_Q5_1, 6.0),
-    QuantType("Q5_0", F.MOSTLY_Q5_0, 5.5),
-    QuantType("Q4_K_M", F.MOSTLY_Q4_K_M, 4.89),
-    QuantType("Q4_K_S", F.MOSTLY_Q4_K_S, 4.58),
-    QuantType("Q4_1", F.MOSTLY_Q4_1, 5.0),
-    QuantType("Q4_0", F.MOSTLY_Q4_0, 4.5),
-    QuantType("IQ4_NL", F.MOSTLY_IQ4_NL, 4.5),
-    QuantType("IQ4_XS", F.MOSTLY_IQ4_XS, 4.25),
-    QuantType("Q3_K_L", F.MOSTLY_Q3_K_L, 4.27),
-    QuantType("Q3_K_M", F.MOSTLY_Q3_K_M, 3.91),
-    QuantType("Q3_K_S", F.MOSTLY_Q3_K_S, 3.5),
-    QuantType("IQ3_M", F.MOSTLY_IQ3_M, 3.7),
-    QuantType("IQ3_S", F.MOSTLY_IQ3_S, 3.44),
-    QuantType("Q2_K", F.MOSTLY_Q2_K, 3.35),
+    QuantType("F32", 32.0, direct=True),
+    QuantType("F16", 16.0, direct=True),
+    QuantType("BF16", 16.0, direct=True),
+    QuantType("Q8_0", 8.5, direct=True),
+    QuantType("Q6_K", 6.56),
+    QuantType("Q5_K_M", 5.7),
+    QuantType("Q5_K_S", 5.54),
+    QuantType("Q5_1", 6.0),
+    QuantType("Q5_0", 5.5),
+    QuantType("Q4_K_M", 4.89),
+    QuantType("Q4_K_S", 4.58),
+    QuantType("Q4_1", 5.0),
+    QuantType("Q4_0", 4.5),
+    QuantType("IQ4_NL", 4.5),
+    QuantType("IQ4_XS", 4.25),
+    QuantType("Q3_K_L", 4.27),
+    QuantType("Q3_K_M", 3.91),
+    QuantType("Q3_K_S", 3.5),
+    QuantType("IQ3_M", 3.7),
+    QuantType("IQ3_S", 3.44),
+    QuantType("Q2_K", 3.35),
 )
 QUANT_TYPES: dict[str, QuantType] = {t.name: t for t in _TYPES}
 SUPPORTED_QUANTS: tuple[str, ...] = tuple(QUANT_TYPES)

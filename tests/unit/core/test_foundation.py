@@ -112,3 +112,21 @@ def test_importing_one_module_does_not_load_the_engine() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+def test_help_loads_neither_numpy_nor_gguf() -> None:
+    """Before: ``bllossom --help`` and ``bllossom convert --help`` imported gguf and numpy
+    (~0.3 s) only to list the quantization types."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io, bllossom_core.cli as cli\n"
+        "for argv in (['--help'], ['convert', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        cli.main(argv)\n"
+        "print(sorted(m for m in ('numpy', 'gguf') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
