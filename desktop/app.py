@@ -74,12 +74,8 @@ def build_window(args: argparse.Namespace) -> tuple[QApplication, MainWindow]:
     window = MainWindow(ConversationStore(), settings, languages)
     if input_method is not None and not input_method.working:
         window.statusBar().showMessage(input_method.notice())
-
-    def follow_system_scheme() -> None:
-        if window.settings.theme == "system":
-            window.set_theme("system")
-
-    app.styleHints().colorSchemeChanged.connect(follow_system_scheme)
+    # A method of the window: Qt drops the connection with the window.
+    app.styleHints().colorSchemeChanged.connect(window.follow_system_scheme)
     return app, window
 
 

@@ -255,6 +255,11 @@ class MainWindow(QMainWindow):
             self.conversation.open(self.conversation_id)
         self.context.save_settings()
 
+    def follow_system_scheme(self) -> None:
+        """The system switched between light and dark: follow it if the theme is "system"."""
+        if self.settings.theme == "system":
+            self.set_theme("system")
+
     def show_conversation_settings(self) -> None:
         dialog = ConversationSettingsDialog(self.conversation.options(), self._context_size(), self)
         dialog.accepted.connect(lambda: self.conversation.apply_options(dialog.options()))

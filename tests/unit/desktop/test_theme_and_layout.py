@@ -70,3 +70,27 @@ def test_sidebar_collapses_and_the_choice_is_remembered(qtbot, make_window) -> N
     again = make_window()  # the next start reads the saved choice
     assert not again.sidebar.isVisible() and not again.chat.sidebar_button.isChecked()
     QApplication.processEvents()
+
+
+def test_a_system_scheme_change_reaches_open_windows_only(qtbot, make_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The system's light/dark switch re-themes a window that follows the system; a
+    deleted window is no longer called (it was, through a closure that Qt kept)."""
+    from shiboken6 import isValid
+
+    from desktop.app import build_window, parse_args
+    from desktop.main_window import MainWindow
+
+    followed: list[str] = []
+    monkeypatch.setattr(MainWindow, "set_theme", lambda self, choice: followed.append(choice))
+    hints = QApplication.styleHints()
+    _app, old = build_window(parse_args(["--theme", "system"]))
+    old.close()
+    qtbot.waitUntil(lambda: old.closed)
+    old.deleteLater()
+    qtbot.waitUntil(lambda: not isValid(old))
+    window = make_window(theme="system")
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert followed == ["system"]
+    window.settings.theme = "light"  # a chosen theme stays
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert followed == ["system"]
