@@ -20,6 +20,7 @@ import json
 import mmap
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -221,7 +222,7 @@ def extract_revision(revision: str, files: list[str], into: Path) -> Path:
 def table_header(names: list[str]) -> str:
     header = f"{'target':7} {'output':>8} {'disk s':>7} {'dd s':>6} {'dio s':>6} {'cpu s':>6}"
     for name in names:
-        header += f" {name + ' s':>12} {'/disk':>6}"
+        header += f" {name + ' s':>12} {'/disk':>6} {'paired':>6}"
         if name != "llama.cpp" and "llama.cpp" in names:
             header += f" {'/llama':>6}"
     for name in names:
@@ -238,7 +239,7 @@ def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str])
     line = f"{target:7} {best['size'][0] / 1e6:6.0f}MB {disk:7.2f} {dd:6.2f} {dio:6.2f} {cpu:6.2f}"
     for name in names:
         seconds = best[name][0]
-        line += f" {seconds:12.2f} {seconds / disk:5.2f}x"
+        line += f" {seconds:12.2f} {seconds / disk:5.2f}x {best[name + ' paired'][0]:5.2f}x"
         if name != "llama.cpp" and "llama.cpp" in names:
             line += f" {seconds / best['llama.cpp'][0]:5.2f}x"
     for name in names:
@@ -251,7 +252,10 @@ def table_row(target: str, best: dict[str, tuple[float, int]], names: list[str])
 NOTES = """\
 disk s = the faster of dd s (a write of the output's size through the page cache, then
   fsync: dd conv=fsync) and dio s (the same by direct I/O in 8 MiB blocks: dd
-  oflag=direct conv=fsync), in the output's folder; /disk = a pipeline's time over it.
+  oflag=direct conv=fsync), in the output's folder; /disk = a pipeline's best time over
+  it; paired = the median, over the runs, of a pipeline's time over the disk bound
+  measured in the same run (a shared disk's speed drifts between runs: this compares
+  each run with the disk as it was then).
 cpu s = our encoding kernels alone on the checkpoint already in memory, with the
   converter's thread pool (no reading or writing): the CPU's bound, for the direct types.
 """
@@ -351,8 +355,10 @@ def main() -> int:
             old_time, old_rss = best.get(name, (float("inf"), 0))
             best[name] = (min(old_time, seconds), max(old_rss, rss))
 
+        paired: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(args.repeat):  # alternate, so every pipeline sees the same machine load
             size = 0
+            this_run: dict[str, float] = {}
             for name, command in converters.items():
                 out = work / f"{name}-{target}.gguf"
                 seconds, rss, cpu, produced = pipeline(
@@ -360,6 +366,7 @@ def main() -> int:
                 )
                 keep(name, seconds, rss)
                 keep(name + " CPU", cpu, 0)
+                this_run[name] = seconds
                 size = size or produced
                 if name == "ours":
                     keep("size", float(produced), 0)
@@ -367,12 +374,19 @@ def main() -> int:
                 seconds, rss, cpu, _ = pipeline(reference(target))
                 keep("llama.cpp", seconds, rss)
                 keep("llama.cpp CPU", cpu, 0)
-            keep("dd", disk_write_bound(work, size), 0)
-            keep("dio", disk_write_bound(work, size, direct=True), 0)
+                this_run["llama.cpp"] = seconds
+            dd = disk_write_bound(work, size)
+            dio = disk_write_bound(work, size, direct=True)
+            keep("dd", dd, 0)
+            keep("dio", dio, 0)
+            for name, seconds in this_run.items():
+                paired[name].append(seconds / min(dd, dio))
             if target in ("F32", "F16", "BF16", "Q8_0"):
                 bound = [py, __file__, "--encode-bound", str(source), target]
                 answer = subprocess.run(bound, check=True, capture_output=True, text=True)
                 keep("cpu", float(answer.stdout.strip().splitlines()[-1]), 0)
+        for name, ratios in paired.items():
+            best[name + " paired"] = (statistics.median(ratios), 0)
         results[target] = best
         print(table_row(target, best, names), flush=True)
 
