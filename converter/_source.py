@@ -8,24 +8,33 @@ offline machine gets the error alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bllossom_core.errors import CheckpointError
-from bllossom_core.hub import PullProgress, download_checkpoint, looks_like_hub_id
 from converter._progress import Reporter
+
+if TYPE_CHECKING:
+    from bllossom_core.hub import PullProgress
 
 
 def resolve_source(source: str | Path, reporter: Reporter) -> tuple[Path, str]:
     """The local checkpoint folder for ``source``, and the model's name."""
     path = Path(source).expanduser()
-    if path.exists() or not looks_like_hub_id(str(source)):
-        if not path.exists():
-            raise CheckpointError(f"Checkpoint folder not found: {path}.", path=path)
+    if path.exists():
         return path, path.absolute().name
+    # The hub client is imported only for what may be a hub id (a local folder is the
+    # common case, and the client takes ~50 ms to import).
+    from bllossom_core.hub import looks_like_hub_id
+
+    if not looks_like_hub_id(str(source)):
+        raise CheckpointError(f"Checkpoint folder not found: {path}.", path=path)
     repo_id = str(source)
     return _download(repo_id, reporter), repo_id.rsplit("/", 1)[-1]
 
 
 def _download(repo_id: str, reporter: Reporter) -> Path:
+    from bllossom_core.hub import download_checkpoint
+
     done_per_file: dict[str, int] = {}
     total_per_file: dict[str, int] = {}
 
