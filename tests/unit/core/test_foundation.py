@@ -96,37 +96,38 @@ def test_the_public_names_resolve_to_their_modules_objects(package: str) -> None
         root.no_such_name  # noqa: B018
 
 
-def test_importing_one_module_does_not_load_the_engine() -> None:
-    """Before: ``import bllossom_core.errors`` loaded llama.cpp, SQLite and HTTP (~200 ms
-    before every ``bllossom`` command); ``bllossom --version`` built every subcommand."""
+def _loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    import ast
     import subprocess
     import sys
 
-    code = (
-        "import sys, bllossom_core.errors, bllossom_core.cli as cli\n"
-        "cli.build_parser(cli._named_subcommand(['--version']))\n"
-        "import bllossom_core.server.options\n"
-        "print(sorted(m for m in ('llama_cpp', 'bllossom_core.engine', 'sqlite3', 'httpx',"
-        " 'numpy', 'starlette') if m in sys.modules))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in {modules!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"
+    found: list[str] = ast.literal_eval(loaded.stdout.strip())
+    return found
+
+
+def test_importing_one_module_does_not_load_the_engine() -> None:
+    """Before: ``import bllossom_core.errors`` loaded llama.cpp, SQLite and HTTP (~200 ms
+    before every ``bllossom`` command); ``bllossom --version`` built every subcommand."""
+    code = (
+        "import bllossom_core.errors, bllossom_core.cli as cli\n"
+        "cli.build_parser(cli._named_subcommand(['--version']))\n"
+        "import bllossom_core.server.options"
+    )
+    heavy = ("llama_cpp", "bllossom_core.engine", "sqlite3", "httpx", "numpy", "starlette")
+    assert _loaded_after(code, heavy) == []
 
 
 def test_help_loads_neither_numpy_nor_gguf() -> None:
     """Before: ``bllossom --help`` and ``bllossom convert --help`` imported gguf and numpy
     (~0.3 s) only to list the quantization types."""
-    import subprocess
-    import sys
-
     code = (
-        "import sys, contextlib, io, bllossom_core.cli as cli\n"
+        "import contextlib, io, bllossom_core.cli as cli\n"
         "for argv in (['--help'], ['convert', '--help']):\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-        "        cli.main(argv)\n"
-        "print(sorted(m for m in ('numpy', 'gguf') if m in sys.modules))"
+        "        cli.main(argv)"
     )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"
+    assert _loaded_after(code, ("numpy", "gguf")) == []
