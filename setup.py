@@ -1,4 +1,4 @@
-"""The one compiled part of the package: converter/_q8_0.c (see there for why).
+"""The one compiled part of the package: converter/_kernels.c (see there for why).
 
 Optional: where it cannot be built (no C compiler), the converter writes the same bytes
 with numpy, more slowly.
@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "converter._q8_0",
-            ["converter/_q8_0.c"],
+            "converter._kernels",
+            ["converter/_kernels.c"],
             # A fused multiply-add would round the quants differently from gguf-py.
             extra_compile_args=["-O3", "-ffp-contract=off"],
             optional=True,

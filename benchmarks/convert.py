@@ -16,6 +16,7 @@ each conversion's time as a ratio to the disk bound and to llama.cpp.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import mmap
 import os
@@ -149,6 +150,39 @@ def disk_write_bound(folder: Path, size: int, *, direct: bool = False) -> float:
         buffer.close()
 
 
+def limit_writes(folder: Path, bytes_per_second: int) -> str:
+    """Move this process (and so every command it starts from now on) into a new cgroup
+    whose writes to ``folder``'s disk are throttled to ``bytes_per_second``: the same
+    run on the disk of a typical laptop (a SATA SSD writes ~400-500 MB/s) when this one is
+    faster. Returns what is throttled. Needs root and a cgroup v2 ``io`` or v1 ``blkio``
+    controller. Under v1, only direct I/O is throttled (page-cache writeback is not
+    charged to the writer), so the disk bound is then the direct-I/O one alone."""
+    device = os.stat(folder).st_dev
+    sysfs = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
+    if (sysfs / "partition").exists():  # throttles apply to the whole disk
+        sysfs = sysfs.resolve().parent
+    disk = (sysfs / "dev").read_text().strip()
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    if v2.exists():
+        group = Path(f"/sys/fs/cgroup/bllossom-bench-{os.getpid()}")
+        group.mkdir()
+        (group / "io.max").write_text(f"{disk} wbps={bytes_per_second}\n")
+        kind = "every write"
+    else:
+        group = Path(f"/sys/fs/cgroup/blkio/bllossom-bench-{os.getpid()}")
+        group.mkdir()
+        (group / "blkio.throttle.write_bps_device").write_text(f"{disk} {bytes_per_second}\n")
+        kind = "direct I/O only (cgroup v1)"
+    (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove() -> None:  # back into the parent group, and the empty group gone
+        (group.parent / "cgroup.procs").write_text(str(os.getpid()))
+        group.rmdir()
+
+    atexit.register(remove)
+    return f"writes to disk {disk} limited to {bytes_per_second / 1e6:.0f} MB/s: {kind}"
+
+
 def encode_bound(source: Path, target: str) -> float:
     """Seconds our encoding kernels take for the whole checkpoint as ``target`` on data
     already in memory, run by the converter's own thread pool: the CPU's share of a
@@ -280,6 +314,12 @@ def main() -> int:
         "--targets", default="F16,BF16,Q8_0,Q4_K_M", help="comma-separated output types"
     )
     parser.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp's script")
+    parser.add_argument(
+        "--write-limit",
+        type=float,
+        metavar="MB/S",
+        help="throttle this run's disk writes (root; cgroup), to measure on a slower disk",
+    )
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--encode-bound", nargs=2, metavar=("SOURCE", "TYPE"), help=argparse.SUPPRESS
@@ -302,6 +342,15 @@ def main() -> int:
         build += ["--hidden", str(args.hidden), "--intermediate", str(args.intermediate)]
         measure([*build, "--layers", str(args.layers)])
     weights = (source / "model.safetensors").stat().st_size
+    throttled = ""
+    if args.write_limit:
+        throttled = limit_writes(work, int(args.write_limit * 1e6))
+        if "v1" in throttled:
+            # Page-cache writes escape a v1 throttle: only what writes by direct I/O
+            # (our direct types, the direct-I/O bound) would be measured on the slow disk.
+            args.no_llama_cpp = True
+            direct = {"F32", "F16", "BF16", "Q8_0"}
+            args.targets = ",".join(t for t in args.targets.split(",") if t in direct)
     py = sys.executable
     oracle = ""
     if not args.no_llama_cpp:
@@ -375,7 +424,7 @@ def main() -> int:
                 keep("llama.cpp", seconds, rss)
                 keep("llama.cpp CPU", cpu, 0)
                 this_run["llama.cpp"] = seconds
-            dd = disk_write_bound(work, size)
+            dd = disk_write_bound(work, size) if "v1" not in throttled else float("inf")
             dio = disk_write_bound(work, size, direct=True)
             keep("dd", dd, 0)
             keep("dio", dio, 0)
@@ -395,6 +444,8 @@ def main() -> int:
         f"checkpoint: {weights / 1e6:.0f} MB of bf16 weights; {args.repeat} runs each, best "
         "time, peak RSS and least CPU time (user + system) of the process tree"
     )
+    if throttled:
+        print(throttled)
     print(NOTES, end="")
     print(table_header(names))
     for target, best in results.items():

@@ -23,8 +23,8 @@ from bllossom_core.errors import CheckpointError
 from converter._checkpoint import Checkpoint, TensorRef
 
 _compiled: ModuleType | None
-try:  # Q8_0 of 16-bit sources in one pass (converter/_q8_0.c); the same bytes as numpy's
-    from converter import _q8_0 as _compiled
+try:  # Q8_0 and bf16 -> f16 in one pass (converter/_kernels.c); the same bytes as numpy's
+    from converter import _kernels as _compiled
 except ImportError:  # built without a C compiler: numpy writes them, more slowly
     _compiled = None
 
@@ -391,6 +391,9 @@ def encode_into(
         first, last = encoded_nbytes(start, qtype), encoded_nbytes(stop, qtype)
         target = out[first:last]
         if dtype == "BF16" and qtype == Q.F16:
+            if _compiled is not None:
+                _compiled.lookup16(_bf16_to_f16_table(), flat[start:stop], target)
+                continue
             # uint16 indices become intp ones inside take(): a run keeps them in cache
             np.take(
                 _bf16_to_f16_table(), flat[start:stop], out=target.view(np.float16), mode="clip"

@@ -181,23 +181,23 @@ def test_the_bundle_picks_the_best_cpu_backend_for_each_cpu(unpacked: Path, mode
 
 
 @pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user")
-def test_the_bundle_converts_to_q8_0_byte_for_byte_on_every_cpu(
-    unpacked: Path, tmp_path: Path
-) -> None:
-    """The converter's compiled Q8_0 kernel (converter/_q8_0.c: an AVX2 copy and a
-    baseline one) writes the developer install's bytes on each CPU."""
+def test_the_bundle_converts_byte_for_byte_on_every_cpu(unpacked: Path, tmp_path: Path) -> None:
+    """The converter's compiled kernels (converter/_kernels.c: Q8_0, and bf16 -> F16;
+    each an AVX2 copy and a baseline one) write the developer install's bytes on each
+    CPU."""
     spec = CheckpointSpec(family="llama3-bpe-ko", dtype="bfloat16", legacy_merges=True)
     source = checkpoint(spec)
-    expected = tmp_path / "dev.gguf"
-    convert = ["convert", "-q", "--quant", "Q8_0", "--no-verify-tokenizer", str(source), "-o"]
-    run([sys.executable, "-m", "bllossom_core.cli", *convert, str(expected)], cwd=ROOT)
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
            "LANG": "C.UTF-8"}  # fmt: skip
-    for cpu, _level in EMULATED_CPUS:
-        output = tmp_path / f"{cpu}.gguf"
-        with timed(f"convert to Q8_0 under qemu-x86_64 -cpu {cpu}"):
-            run([*on_emulated_cpu(cpu, unpacked), *convert, str(output)], env=env)
-        assert output.read_bytes() == expected.read_bytes(), cpu
+    for quant in ("Q8_0", "F16"):
+        expected = tmp_path / f"dev-{quant}.gguf"
+        convert = ["convert", "-q", "--quant", quant, "--no-verify-tokenizer", str(source), "-o"]
+        run([sys.executable, "-m", "bllossom_core.cli", *convert, str(expected)], cwd=ROOT)
+        for cpu, _level in EMULATED_CPUS:
+            output = tmp_path / f"{cpu}-{quant}.gguf"
+            with timed(f"convert to {quant} under qemu-x86_64 -cpu {cpu}"):
+                run([*on_emulated_cpu(cpu, unpacked), *convert, str(output)], env=env)
+            assert output.read_bytes() == expected.read_bytes(), (quant, cpu)
 
 
 # --------------------------------------------------------------------------- clean Debian 12

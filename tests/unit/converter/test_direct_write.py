@@ -107,13 +107,21 @@ def test_direct_io_refused_at_write_falls_back(
             direct.append(fd)
         return fd
 
+    real_pwritev = os.pwritev
+
     def pwrite(fd: int, data: object, offset: int) -> int:
         if fd in direct:
             raise OSError(22, "Invalid argument")
         return real_pwrite(fd, data, offset)  # type: ignore[arg-type]
 
+    def pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
+        if fd in direct:
+            raise OSError(22, "Invalid argument")
+        return real_pwritev(fd, buffers, offset)
+
     monkeypatch.setattr(_writer, "_open_direct", open_direct)
     monkeypatch.setattr(os, "pwrite", pwrite)
+    monkeypatch.setattr(os, "pwritev", pwritev)
     monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
     plan = _plan()
     path = tmp_path / "out.gguf"
@@ -150,4 +158,44 @@ def test_buffers_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         _writer._write_tensor_data(out, plan, lambda _: None)
     pieces = values.nbytes // 4096
     assert pieces > 100
-    assert allocated[0] <= 2 * _writer._PIPELINE_DEPTH + 1
+    assert allocated[0] <= 2 * _writer._PIPELINE_DEPTH + 1 + _writer._GATHER_PIECES
+
+
+def test_a_short_direct_write_is_finished_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gathered direct write that stops part-way (one block, or in the middle of a
+    piece's buffer) is finished through the page cache: the same bytes, none twice."""
+    real_pwritev = os.pwritev
+    direct: list[int] = []
+    real_open = _writer._open_direct
+    calls = [0]
+
+    def open_direct(out: object) -> int | None:
+        fd = real_open(out)  # type: ignore[arg-type]
+        if fd is not None:
+            direct.append(fd)
+        return fd
+
+    def pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
+        if fd in direct and sum(len(b) for b in buffers) > 4096:
+            calls[0] += 1
+            return real_pwritev(fd, [buffers[0][:4096]], offset)  # one block only
+        return real_pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(_writer, "_open_direct", open_direct)
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
+    plan = _plan()
+    path = tmp_path / "out.gguf"
+    with open(path, "wb") as out:
+        out.write(b"h" * 100)
+        _writer._write_tensor_data(out, plan, lambda _: None)
+    assert direct and calls[0] > 0, "no gathered direct write of more than a block"
+    reference = tmp_path / "ref.gguf"
+    monkeypatch.undo()
+    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
+    with open(reference, "wb") as out:
+        out.write(b"h" * 100)
+        _writer._write_tensor_data(out, plan, lambda _: None, direct=False)
+    assert path.read_bytes() == reference.read_bytes()

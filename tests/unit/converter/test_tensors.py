@@ -85,9 +85,15 @@ def _sources(values: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.parametrize("kernel", ["compiled", "numpy"])
 @pytest.mark.parametrize("qtype", [Q.F32, Q.F16, Q.BF16, Q.Q8_0])
-def test_encode_equals_gguf_quantize_of_float32(qtype: gguf.GGMLQuantizationType) -> None:
-    """What llama.cpp's convert_hf_to_gguf.py does: float32 values through gguf-py."""
+def test_encode_equals_gguf_quantize_of_float32(
+    qtype: gguf.GGMLQuantizationType, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What llama.cpp's convert_hf_to_gguf.py does: float32 values through gguf-py; with
+    the compiled kernels (Q8_0, bf16 -> f16 of every pattern) and without them."""
+    if kernel == "numpy":
+        monkeypatch.setattr(_tensors, "_compiled", None)
     with np.errstate(all="ignore"):
         for name, raw in _sources(_special_values()).items():
             dtype = name.split("-")[0]
@@ -103,10 +109,10 @@ def test_encode_equals_gguf_quantize_of_float32(qtype: gguf.GGMLQuantizationType
             assert got == expected, f"{name} -> {qtype.name}"
 
 
-def test_the_compiled_q8_0_kernel_is_built() -> None:
-    """pip install -e . builds converter/_q8_0.c; without it conversions to Q8_0 are
-    correct but several times slower, so a broken build must not pass unnoticed."""
-    assert _tensors._compiled is not None, "converter/_q8_0.c was not built (setup.py)"
+def test_the_compiled_kernels_are_built() -> None:
+    """pip install -e . builds converter/_kernels.c; without it conversions to Q8_0 and
+    bf16 -> F16 are correct but slower, so a broken build must not pass unnoticed."""
+    assert _tensors._compiled is not None, "converter/_kernels.c was not built (setup.py)"
 
 
 @pytest.mark.parametrize("kernel", ["compiled", "numpy"])

@@ -1,4 +1,4 @@
-# The compiled part of the converter (converter/_q8_0.c).
+# The converter's compiled kernels (converter/_kernels.c).
 from typing_extensions import Buffer
 
 def q8_0_16bit(
@@ -10,3 +10,4 @@ def q8_0_16bit(
     out: Buffer,
     /,
 ) -> bool: ...
+def lookup16(table: Buffer, bits: Buffer, out: Buffer, /) -> None: ...
