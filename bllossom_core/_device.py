@@ -24,16 +24,55 @@ from bllossom_core.types import CpuCause, DeviceReport
 T = TypeVar("T")
 
 REBUILD_ADVICE = "rebuild it with `BLLOSSOM_CUDA=1 scripts/setup` (needs the CUDA toolkit)"
-PACKAGE_ADVICE = (
-    "the installed package runs on the CPU; GPU offload needs the developer install "
-    "with the CUDA toolkit (README: GPU)"
-)
+CUDA_BACKEND_FILE = "libggml-cuda.so"
+"""The CUDA backend the bllossom-desktop-cuda package adds beside the CPU ones."""
+CUDA_PACKAGE_DRIVER = 13000
+"""The CUDA version (cuDriverGetVersion's 1000 * major + 10 * minor) the driver must
+support for bllossom-desktop-cuda, built with CUDA 13.0: NVIDIA driver 580 or newer."""
 
 
-def _gpu_advice() -> str:
-    """What a user with an NVIDIA GPU and a CPU-only llama.cpp can do about it: the
-    installed package (a PyInstaller bundle, ``sys.frozen``) has no scripts/setup."""
-    return PACKAGE_ADVICE if getattr(sys, "frozen", False) else REBUILD_ADVICE
+def packaged_gpu_advice(
+    lib_dir: str | None = None, driver_version: Callable[[], int | None] | None = None
+) -> str:
+    """Why the installed package runs on the CPU beside an NVIDIA GPU, and what to do:
+    its GPU backend comes in a second package, which ggml loads only where the NVIDIA
+    driver it needs is present (a missing or older driver leaves it unloaded)."""
+    if lib_dir is None:
+        import llama_cpp
+
+        lib_dir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+    if not os.path.exists(os.path.join(lib_dir, CUDA_BACKEND_FILE)):
+        return "GPU offload needs the bllossom-desktop-cuda package (README: Install)"
+    version = (driver_version or cuda_driver_version)()
+    if version is None:
+        return (
+            "bllossom-desktop-cuda is installed but the NVIDIA driver's libcuda.so.1 was "
+            "not found; install the NVIDIA driver"
+        )
+    if version < CUDA_PACKAGE_DRIVER:
+        return (
+            f"the NVIDIA driver supports CUDA {version // 1000}.{version % 1000 // 10}, "
+            "and bllossom-desktop-cuda needs CUDA 13.0: update the driver to 580 or newer"
+        )
+    backend = os.path.join(lib_dir, CUDA_BACKEND_FILE)
+    try:  # ggml's loader gives up on it silently: dlopen it again for the reason
+        ctypes.CDLL(backend)
+    except OSError as exc:
+        return f"bllossom-desktop-cuda is installed but its CUDA backend did not load ({exc})"
+    return "bllossom-desktop-cuda is installed but CUDA found no GPU it can use"
+
+
+def cuda_driver_version() -> int | None:
+    """The CUDA version the installed NVIDIA driver supports (e.g. 13000), or None
+    without a driver. cuDriverGetVersion needs no cuInit and no GPU context."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        version = ctypes.c_int(0)
+        if driver.cuDriverGetVersion(ctypes.byref(version)) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return version.value
 
 
 @dataclass(frozen=True)
@@ -273,8 +312,12 @@ def cpu_reason(
     if gpu is None:
         return "no_gpu", "no NVIDIA GPU found"
     if not probe.supports_offload:
+        if getattr(sys, "frozen", False):  # the installed package: no scripts/setup
+            return "cpu_build", f"GPU offload is off although {gpu} is present: " + (
+                packaged_gpu_advice()
+            )
         return "cpu_build", (
             f"this llama-cpp-python was built without CUDA although {gpu} is present; "
-            + _gpu_advice()
+            + REBUILD_ADVICE
         )
     return "gpu_unused", f"{gpu} was not used"

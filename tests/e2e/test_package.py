@@ -467,3 +467,75 @@ def test_the_deb_installs_runs_and_uninstalls_on_a_clean_system(
         # The user's conversations and models stay.
         assert (data / "conversations.sqlite3").stat().st_size > 0
         assert converted.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- the GPU add-on
+
+
+@pytest.fixture(scope="session")
+def cuda_deb(deb: Path) -> Path:
+    """``BLLOSSOM_PACKAGE_CUDA_DEB``, or the bllossom-desktop-cuda .deb of ``deb``'s
+    version that ``BLLOSSOM_CUDA=1 scripts/package`` left beside it. Never built here:
+    compiling the CUDA backend takes an hour or more and needs nvcc."""
+    given = os.environ.get("BLLOSSOM_PACKAGE_CUDA_DEB")
+    version = deb.name.split("_")[1]
+    found = deb.parent / f"bllossom-desktop-cuda_{version}_amd64.deb"
+    chosen = Path(given) if given else found
+    if not chosen.is_file():
+        pytest.skip(f"no {chosen.name}: BLLOSSOM_CUDA=1 scripts/package builds it (needs nvcc)")
+    return chosen.resolve()
+
+
+# Stand-ins for an NVIDIA driver that supports CUDA 12.8 only (older than 580): its
+# libcuda.so.1 answers cuDriverGetVersion and nothing else, its nvidia-smi names a GPU.
+_OLD_DRIVER_C = "int cuDriverGetVersion(int *version) { *version = 12080; return 0; }\n"
+_NVIDIA_SMI = "#!/bin/sh\necho 'NVIDIA GeForce RTX 3060'\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot and mounts)")
+def test_the_cuda_add_on_installs_beside_and_explains_why_it_is_not_used(
+    deb: Path, cuda_deb: Path, model: Path, tmp_path: Path, can_mount: None
+) -> None:
+    """Both packages on a clean Debian 12 without an NVIDIA driver: the CUDA backend's
+    libraries all resolve but the driver's, the app runs on the CPU and says no GPU was
+    found; beside a driver too old for CUDA 13 it says to update the driver; removing
+    the add-on leaves the app as it was."""
+    pristine = clean_root("debian-12")
+    root = tmp_path / "root"
+    run(["cp", "-a", str(pristine), str(root)])
+    shutil.copy(deb, root / "tmp" / "bllossom-desktop.deb")
+    shutil.copy(cuda_deb, root / "tmp" / "bllossom-desktop-cuda.deb")
+    shutil.copy(model, root / "tmp" / "model.gguf")
+    backend = "/opt/bllossom-desktop/_internal/llama_cpp/lib/libggml-cuda.so"
+    generate = "bllossom generate /tmp/model.gguf " + " ".join(f"'{arg}'" for arg in GENERATE)
+    with chroot(root) as inside:
+        with timed("debian-12: apt-get install both .debs"):
+            inside("apt-get install -y -qq --no-install-recommends /tmp/bllossom-desktop.deb "
+                   "/tmp/bllossom-desktop-cuda.deb", timeout=900)  # fmt: skip
+        missing = [line for line in inside(f"ldd {backend}").splitlines() if "not found" in line]
+        assert [line.split()[0] for line in missing] == ["libcuda.so.1"], missing
+
+        no_driver = json.loads(inside(generate))
+        assert no_driver["text"], no_driver
+        summary = str(no_driver["device"]["summary"])
+        assert summary.startswith("CPU: ") and "no NVIDIA GPU found" in summary, summary
+
+        driver = root / "usr" / "lib" / "x86_64-linux-gnu" / "libcuda.so.1"
+        source = tmp_path / "libcuda.c"
+        source.write_text(_OLD_DRIVER_C)
+        run(["gcc", "-shared", "-fPIC", "-o", str(driver), str(source),
+             "-Wl,-soname,libcuda.so.1"])  # fmt: skip
+        smi = root / "usr" / "bin" / "nvidia-smi"
+        smi.write_text(_NVIDIA_SMI)
+        smi.chmod(0o755)
+        old_driver = json.loads(inside(generate))
+        summary = str(old_driver["device"]["summary"])
+        assert "NVIDIA GeForce RTX 3060" in summary and "update the driver to 580" in summary
+        print(f"debian-12 + CUDA add-on, old driver: {summary}", file=sys.stderr)
+
+        driver.unlink()
+        smi.unlink()
+        inside("apt-get remove -y -qq bllossom-desktop-cuda")
+        assert not (root / backend.lstrip("/")).exists()
+        after = json.loads(inside(generate))
+        assert after["text"] == no_driver["text"], (after, no_driver)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +11,11 @@ import pytest
 from bllossom_core import _device
 from bllossom_core._device import (
     GpuProbe,
+    cuda_driver_version,
     describe_device,
     layer_ladder,
     load_with_fallback,
+    packaged_gpu_advice,
     probe_gpu,
 )
 from bllossom_core.errors import ModelLoadError
@@ -121,7 +124,35 @@ def test_the_installed_package_does_not_advise_scripts_setup(
     monkeypatch.setattr(sys, "frozen", True, raising=False)  # as in the PyInstaller bundle
     report = describe_device(CPU_BUILD_ON_H100, None, 0, 33, 8, [])
     assert report.cpu_cause == "cpu_build" and "scripts/setup" not in report.summary
-    assert "the installed package runs on the CPU" in report.summary
+    assert "bllossom-desktop-cuda" in report.summary
+
+
+def test_the_installed_package_says_what_keeps_its_gpu_backend_off(tmp_path: Path) -> None:
+    """Without the CUDA package: install it. With it: the driver is missing, too old,
+    or the backend failed for another reason (llama.cpp printed it at start)."""
+    assert packaged_gpu_advice(str(tmp_path), lambda: 13000) == (
+        "GPU offload needs the bllossom-desktop-cuda package (README: Install)"
+    )
+    (tmp_path / "libggml-cuda.so").write_bytes(b"")
+    assert "libcuda.so.1 was not found" in packaged_gpu_advice(str(tmp_path), lambda: None)
+    old = packaged_gpu_advice(str(tmp_path), lambda: 12080)
+    assert old == (
+        "the NVIDIA driver supports CUDA 12.8, and bllossom-desktop-cuda needs CUDA 13.0: "
+        "update the driver to 580 or newer"
+    )
+    broken = packaged_gpu_advice(str(tmp_path), lambda: 13000)
+    assert broken.startswith("bllossom-desktop-cuda is installed but its CUDA backend did not "
+                             "load (") and "libggml-cuda.so" in broken  # fmt: skip
+
+
+def test_no_driver_means_no_cuda_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the driver's library the probe answers None instead of raising."""
+
+    def no_library(name: str, *args: object, **kwargs: object) -> None:
+        raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(_device.ctypes, "CDLL", no_library)
+    assert cuda_driver_version() is None
 
 
 def test_cpu_reason_after_gpu_failure_quotes_it() -> None:
