@@ -107,7 +107,7 @@ class ChatStatusBar(QStatusBar):
             "no_gpu": self.tr("CPU, %1 (no NVIDIA GPU found)"),
             "offload_off": self.tr("CPU, %1 (GPU offload turned off in the settings)"),
             "cpu_build": self.tr(
-                "CPU, %1: this build has no GPU support; hover for how to rebuild it"
+                "CPU, %1: GPU offload is not available; hover for why and what to do"
             ),
             "gpu_failed": self.tr(
                 "CPU, %1: the model did not load on the GPU; hover for the reason"

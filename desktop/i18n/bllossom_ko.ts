@@ -196,8 +196,8 @@
         <translation>CPU, %1 (설정에서 GPU 사용을 껐습니다)</translation>
     </message>
     <message>
-        <source>CPU, %1: this build has no GPU support; hover for how to rebuild it</source>
-        <translation>CPU, %1: 이 빌드는 GPU를 지원하지 않습니다. 다시 빌드하는 방법은 마우스를 올려 확인하세요</translation>
+        <source>CPU, %1: GPU offload is not available; hover for why and what to do</source>
+        <translation>CPU, %1: GPU 가속을 쓸 수 없습니다. 이유와 해결 방법은 마우스를 올려 확인하세요</translation>
     </message>
     <message>
         <source>CPU, %1: the model did not load on the GPU; hover for the reason</source>
