@@ -124,8 +124,8 @@ cp "$cudart" "$cublas" "$cublas_lt" "$cuda_stage/$lib_dir/cuda/"
 # the driver's libcuda.so.1, or comes from a package the CPU .deb already depends on.
 cpu_libs="$(find "$bundle" \( -type f -o -type l \) -name 'lib*.so*' -printf '%f\n' | sort -u)"
 own_libs="$(find "$cuda_stage" -type f -name 'lib*.so*' -printf '%f\n' | sort -u)"
-system_libs="libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 ld-linux-x86-64.so.2
-libstdc++.so.6 libgcc_s.so.1 libcuda.so.1"
+system_libs="$(printf '%s\n' libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 \
+  ld-linux-x86-64.so.2 libstdc++.so.6 libgcc_s.so.1 libcuda.so.1)"
 needed="$(find "$cuda_stage" -type f -name '*.so*' -print0 | xargs -0 objdump -p |
   sed -n 's/^ *NEEDED *//p' | sort -u)"
 unexplained="$(grep -vxF -e "$cpu_libs" -e "$own_libs" -e "$system_libs" <<<"$needed" || true)"
