@@ -58,7 +58,10 @@ def packaged_gpu_advice(
     try:  # ggml's loader gives up on it silently: dlopen it again for the reason
         ctypes.CDLL(backend)
     except OSError as exc:
-        return f"bllossom-desktop-cuda is installed but its CUDA backend did not load ({exc})"
+        # In the bundle, PyInstaller's CDLL replaces dlopen's message with a guess ("was
+        # not found when the application was frozen") and chains the real one.
+        reason = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        return f"bllossom-desktop-cuda is installed but its CUDA backend did not load ({reason})"
     return "bllossom-desktop-cuda is installed but CUDA found no GPU it can use"
 
 

@@ -486,9 +486,9 @@ def cuda_deb(deb: Path) -> Path:
     return chosen.resolve()
 
 
-# Stand-ins for an NVIDIA driver that supports CUDA 12.8 only (older than 580): its
-# libcuda.so.1 answers cuDriverGetVersion and nothing else, its nvidia-smi names a GPU.
-_OLD_DRIVER_C = "int cuDriverGetVersion(int *version) { *version = 12080; return 0; }\n"
+# Stand-ins for an NVIDIA driver: its libcuda.so.1 answers cuDriverGetVersion (CUDA 12.8,
+# older than driver 580, or 13.0) and nothing else, its nvidia-smi names a GPU.
+_DRIVER_C = "int cuDriverGetVersion(int *version) {{ *version = {}; return 0; }}\n"
 _NVIDIA_SMI = "#!/bin/sh\necho 'NVIDIA GeForce RTX 3060'\n"
 
 
@@ -498,8 +498,9 @@ def test_the_cuda_add_on_installs_beside_and_explains_why_it_is_not_used(
 ) -> None:
     """Both packages on a clean Debian 12 without an NVIDIA driver: the CUDA backend's
     libraries all resolve but the driver's, the app runs on the CPU and says no GPU was
-    found; beside a driver too old for CUDA 13 it says to update the driver; removing
-    the add-on leaves the app as it was."""
+    found; beside a driver too old for CUDA 13 it says to update the driver, beside one
+    the backend cannot load it quotes the loader; removing the add-on leaves the app as
+    it was."""
     pristine = clean_root("debian-12")
     root = tmp_path / "root"
     run(["cp", "-a", str(pristine), str(root)])
@@ -521,17 +522,23 @@ def test_the_cuda_add_on_installs_beside_and_explains_why_it_is_not_used(
         assert summary.startswith("CPU: ") and "no NVIDIA GPU found" in summary, summary
 
         driver = root / "usr" / "lib" / "x86_64-linux-gnu" / "libcuda.so.1"
-        source = tmp_path / "libcuda.c"
-        source.write_text(_OLD_DRIVER_C)
-        run(["gcc", "-shared", "-fPIC", "-o", str(driver), str(source),
-             "-Wl,-soname,libcuda.so.1"])  # fmt: skip
         smi = root / "usr" / "bin" / "nvidia-smi"
         smi.write_text(_NVIDIA_SMI)
         smi.chmod(0o755)
-        old_driver = json.loads(inside(generate))
-        summary = str(old_driver["device"]["summary"])
-        assert "NVIDIA GeForce RTX 3060" in summary and "update the driver to 580" in summary
-        print(f"debian-12 + CUDA add-on, old driver: {summary}", file=sys.stderr)
+        source = tmp_path / "libcuda.c"
+        for cuda, expected in (
+            (12080, "the NVIDIA driver supports CUDA 12.8, and bllossom-desktop-cuda needs "
+                    "CUDA 13.0: update the driver to 580 or newer"),
+            (13000, "bllossom-desktop-cuda is installed but its CUDA backend did not load ("
+                    "/opt/bllossom-desktop/_internal/llama_cpp/lib/libggml-cuda.so: undefined "
+                    "symbol: cu"),
+        ):  # fmt: skip
+            source.write_text(_DRIVER_C.format(cuda))
+            run(["gcc", "-shared", "-fPIC", "-o", str(driver), str(source),
+                 "-Wl,-soname,libcuda.so.1"])  # fmt: skip
+            summary = str(json.loads(inside(generate))["device"]["summary"])
+            assert "NVIDIA GeForce RTX 3060 is present" in summary and expected in summary
+            print(f"debian-12 + CUDA add-on, driver for CUDA {cuda}: {summary}", file=sys.stderr)
 
         driver.unlink()
         smi.unlink()

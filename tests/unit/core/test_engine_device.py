@@ -141,6 +141,7 @@ def test_the_installed_package_says_what_keeps_its_gpu_backend_off(tmp_path: Pat
         "update the driver to 580 or newer"
     )
     broken = packaged_gpu_advice(str(tmp_path), lambda: 13000)
+    assert "file too short" in broken, broken  # dlopen's own words
     assert broken.startswith("bllossom-desktop-cuda is installed but its CUDA backend did not "
                              "load (") and "libggml-cuda.so" in broken  # fmt: skip
 
@@ -299,3 +300,18 @@ def test_load_uses_the_thread_count_for_prompt_and_decode(
     engine.close()
     expected = threads or _device.default_threads()
     assert seen == [(expected, expected)] and engine.device.threads == expected
+
+
+def test_the_loader_s_own_reason_is_quoted_through_pyinstaller_s_wrapper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the bundle, PyInstaller's CDLL raises its own guess and chains dlopen's error."""
+    (tmp_path / "libggml-cuda.so").write_bytes(b"")
+
+    def frozen_cdll(name: str, *args: object, **kwargs: object) -> None:
+        real = OSError(f"{name}: undefined symbol: cuMemCreate")
+        raise OSError(f"Failed to load dynlib/dll {name!r}. Most likely ...") from real
+
+    monkeypatch.setattr(_device.ctypes, "CDLL", frozen_cdll)
+    advice = packaged_gpu_advice(str(tmp_path), lambda: 13000)
+    assert advice.endswith("libggml-cuda.so: undefined symbol: cuMemCreate)"), advice
