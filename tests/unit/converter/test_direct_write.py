@@ -92,12 +92,8 @@ def test_data_after_any_header_is_the_single_threaded_bytes(
     assert path.read_bytes() == expected
 
 
-def test_direct_io_refused_at_write_falls_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A file system that opens with O_DIRECT but refuses the writes (EINVAL) gets the
-    same bytes through the page cache."""
-    real_pwrite = os.pwrite
+def _record_direct_descriptors(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The direct-I/O descriptors the writer opens from now on."""
     direct: list[int] = []
     real_open = _writer._open_direct
 
@@ -107,7 +103,34 @@ def test_direct_io_refused_at_write_falls_back(
             direct.append(fd)
         return fd
 
-    real_pwritev = os.pwritev
+    monkeypatch.setattr(_writer, "_open_direct", open_direct)
+    return direct
+
+
+def _written_and_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
+    """Tensor data after a 100-byte header, written with the patches in place, and
+    through the page cache with none of them (pieces across block boundaries)."""
+    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
+    plan = _plan()
+    path, reference = tmp_path / "out.gguf", tmp_path / "ref.gguf"
+    with open(path, "wb") as out:
+        out.write(b"h" * 100)
+        _writer._write_tensor_data(out, plan, lambda _: None)
+    monkeypatch.undo()
+    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
+    with open(reference, "wb") as out:
+        out.write(b"h" * 100)
+        _writer._write_tensor_data(out, plan, lambda _: None, direct=False)
+    return path.read_bytes(), reference.read_bytes()
+
+
+def test_direct_io_refused_at_write_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that opens with O_DIRECT but refuses the writes (EINVAL) gets the
+    same bytes through the page cache."""
+    real_pwrite, real_pwritev = os.pwrite, os.pwritev
+    direct = _record_direct_descriptors(monkeypatch)
 
     def pwrite(fd: int, data: object, offset: int) -> int:
         if fd in direct:
@@ -119,22 +142,10 @@ def test_direct_io_refused_at_write_falls_back(
             raise OSError(22, "Invalid argument")
         return real_pwritev(fd, buffers, offset)
 
-    monkeypatch.setattr(_writer, "_open_direct", open_direct)
     monkeypatch.setattr(os, "pwrite", pwrite)
     monkeypatch.setattr(os, "pwritev", pwritev)
-    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
-    plan = _plan()
-    path = tmp_path / "out.gguf"
-    with open(path, "wb") as out:
-        out.write(b"h" * 100)
-        _writer._write_tensor_data(out, plan, lambda _: None)
-    reference = tmp_path / "ref.gguf"
-    monkeypatch.undo()
-    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
-    with open(reference, "wb") as out:
-        out.write(b"h" * 100)
-        _writer._write_tensor_data(out, plan, lambda _: None, direct=False)
-    assert path.read_bytes() == reference.read_bytes()
+    written, reference = _written_and_reference(tmp_path, monkeypatch)
+    assert direct and written == reference
 
 
 def test_buffers_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,15 +178,8 @@ def test_a_short_direct_write_is_finished_through_the_page_cache(
     """A gathered direct write that stops part-way (one block, or in the middle of a
     piece's buffer) is finished through the page cache: the same bytes, none twice."""
     real_pwritev = os.pwritev
-    direct: list[int] = []
-    real_open = _writer._open_direct
+    direct = _record_direct_descriptors(monkeypatch)
     calls = [0]
-
-    def open_direct(out: object) -> int | None:
-        fd = real_open(out)  # type: ignore[arg-type]
-        if fd is not None:
-            direct.append(fd)
-        return fd
 
     def pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
         if fd in direct and sum(len(b) for b in buffers) > 4096:
@@ -183,19 +187,7 @@ def test_a_short_direct_write_is_finished_through_the_page_cache(
             return real_pwritev(fd, [buffers[0][:4096]], offset)  # one block only
         return real_pwritev(fd, buffers, offset)
 
-    monkeypatch.setattr(_writer, "_open_direct", open_direct)
     monkeypatch.setattr(os, "pwritev", pwritev)
-    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
-    plan = _plan()
-    path = tmp_path / "out.gguf"
-    with open(path, "wb") as out:
-        out.write(b"h" * 100)
-        _writer._write_tensor_data(out, plan, lambda _: None)
-    assert direct and calls[0] > 0, "no gathered direct write of more than a block"
-    reference = tmp_path / "ref.gguf"
-    monkeypatch.undo()
-    monkeypatch.setattr(_tensors, "_CHUNK_BYTES", 3000)
-    with open(reference, "wb") as out:
-        out.write(b"h" * 100)
-        _writer._write_tensor_data(out, plan, lambda _: None, direct=False)
-    assert path.read_bytes() == reference.read_bytes()
+    written, reference = _written_and_reference(tmp_path, monkeypatch)
+    assert calls[0] > 0, "no gathered direct write of more than a block"
+    assert written == reference
