@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bllossom_core.store import ConversationStore
 from tests.fixtures.gguf_models import fixture_gguf
+from tests.fixtures.signals import default_sigint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,7 @@ def _start(home: Path, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "bllossom_core.cli", "chat", *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+        preexec_fn=default_sigint,
     )  # fmt: skip
 
 

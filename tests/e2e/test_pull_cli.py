@@ -27,6 +27,7 @@ from tests.fixtures.local_hub import (
     add_fixture_repos,
     gguf_name,
 )
+from tests.fixtures.signals import default_sigint
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +171,7 @@ def test_ctrl_c_keeps_the_partial_file(hub: LocalHub, bllossom_home: Path) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     models = bllossom_home / "models"
     deadline = time.monotonic() + 120

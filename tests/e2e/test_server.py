@@ -25,6 +25,7 @@ import pytest
 from bllossom_core.remote import RemoteEngine
 from bllossom_core.types import ChatMessage, GenerationSettings
 from tests.fixtures.gguf_models import fixture_gguf
+from tests.fixtures.signals import default_sigint
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,9 @@ def bllossom(*args: str, **popen: Any) -> subprocess.Popen[bytes]:
 
 
 def die_with_parent() -> None:
-    """Linux: the server gets SIGKILL if the test process dies (no orphaned servers)."""
+    """Linux: the server gets SIGKILL if the test process dies (no orphaned servers); and
+    SIGINT, which stops it, is not left ignored (see default_sigint)."""
+    default_sigint()
     if sys.platform.startswith("linux"):
         import ctypes
 

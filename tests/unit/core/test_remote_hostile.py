@@ -22,6 +22,7 @@ from bllossom_core.remote import RemoteEngine
 from bllossom_core.remote_http import MAX_CHARS_PER_TOKEN
 from bllossom_core.store import ConversationStore
 from bllossom_core.types import CancelToken, GenerationSettings, StreamPiece
+from tests.fixtures.signals import default_sigint
 from tests.unit.core.test_remote import (
     HELLO,
     FakeServer,
@@ -296,7 +297,7 @@ def test_ctrl_c_while_waiting_for_headers_does_not_quit(serve: Serve, tmp_path: 
     script.write_text(CTRL_C_CHILD)
     child = subprocess.Popen(
         [sys.executable, str(script), server.url, str(REPO)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
