@@ -150,13 +150,14 @@ def disk_write_bound(folder: Path, size: int, *, direct: bool = False) -> float:
         buffer.close()
 
 
-def limit_writes(folder: Path, bytes_per_second: int) -> str:
+def limit_writes(folder: Path, bytes_per_second: int) -> tuple[str, bool]:
     """Move this process (and so every command it starts from now on) into a new cgroup
     whose writes to ``folder``'s disk are throttled to ``bytes_per_second``: the same
     run on the disk of a typical laptop (a SATA SSD writes ~400-500 MB/s) when this one is
-    faster. Returns what is throttled. Needs root and a cgroup v2 ``io`` or v1 ``blkio``
-    controller. Under v1, only direct I/O is throttled (page-cache writeback is not
-    charged to the writer), so the disk bound is then the direct-I/O one alone."""
+    faster. Returns what is throttled, and whether page-cache writes are. Needs root and
+    a cgroup v2 ``io`` or v1 ``blkio`` controller. Under v1, only direct I/O is throttled
+    (page-cache writeback is not charged to the writer), so the disk bound is then the
+    direct-I/O one alone."""
     device = os.stat(folder).st_dev
     sysfs = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
     if (sysfs / "partition").exists():  # throttles apply to the whole disk
@@ -167,12 +168,12 @@ def limit_writes(folder: Path, bytes_per_second: int) -> str:
         group = Path(f"/sys/fs/cgroup/bllossom-bench-{os.getpid()}")
         group.mkdir()
         (group / "io.max").write_text(f"{disk} wbps={bytes_per_second}\n")
-        kind = "every write"
+        kind, page_cache = "every write", True
     else:
         group = Path(f"/sys/fs/cgroup/blkio/bllossom-bench-{os.getpid()}")
         group.mkdir()
         (group / "blkio.throttle.write_bps_device").write_text(f"{disk} {bytes_per_second}\n")
-        kind = "direct I/O only (cgroup v1)"
+        kind, page_cache = "direct I/O only (cgroup v1)", False
     (group / "cgroup.procs").write_text(str(os.getpid()))
 
     def remove() -> None:  # back into the parent group, and the empty group gone
@@ -180,7 +181,7 @@ def limit_writes(folder: Path, bytes_per_second: int) -> str:
         group.rmdir()
 
     atexit.register(remove)
-    return f"writes to disk {disk} limited to {bytes_per_second / 1e6:.0f} MB/s: {kind}"
+    return f"writes to disk {disk} limited to {bytes_per_second / 1e6:.0f} MB/s: {kind}", page_cache
 
 
 def encode_bound(source: Path, target: str) -> float:
@@ -342,10 +343,10 @@ def main() -> int:
         build += ["--hidden", str(args.hidden), "--intermediate", str(args.intermediate)]
         measure([*build, "--layers", str(args.layers)])
     weights = (source / "model.safetensors").stat().st_size
-    throttled = ""
+    throttled, page_cache_throttled = "", True
     if args.write_limit:
-        throttled = limit_writes(work, int(args.write_limit * 1e6))
-        if "v1" in throttled:
+        throttled, page_cache_throttled = limit_writes(work, int(args.write_limit * 1e6))
+        if not page_cache_throttled:
             # Page-cache writes escape a v1 throttle: only what writes by direct I/O
             # (our direct types, the direct-I/O bound) would be measured on the slow disk.
             args.no_llama_cpp = True
@@ -424,7 +425,7 @@ def main() -> int:
                 keep("llama.cpp", seconds, rss)
                 keep("llama.cpp CPU", cpu, 0)
                 this_run["llama.cpp"] = seconds
-            dd = disk_write_bound(work, size) if "v1" not in throttled else float("inf")
+            dd = disk_write_bound(work, size) if page_cache_throttled else float("inf")
             dio = disk_write_bound(work, size, direct=True)
             keep("dd", dd, 0)
             keep("dio", dio, 0)

@@ -41,7 +41,8 @@ def packaged_gpu_advice(
         import llama_cpp
 
         lib_dir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    if not os.path.exists(os.path.join(lib_dir, CUDA_BACKEND_FILE)):
+    backend = os.path.join(lib_dir, CUDA_BACKEND_FILE)
+    if not os.path.exists(backend):
         return "GPU offload needs the bllossom-desktop-cuda package (README: Install)"
     version = (driver_version or cuda_driver_version)()
     if version is None:
@@ -54,7 +55,6 @@ def packaged_gpu_advice(
             f"the NVIDIA driver supports CUDA {version // 1000}.{version % 1000 // 10}, "
             "and bllossom-desktop-cuda needs CUDA 13.0: update the driver to 580 or newer"
         )
-    backend = os.path.join(lib_dir, CUDA_BACKEND_FILE)
     try:  # ggml's loader gives up on it silently: dlopen it again for the reason
         ctypes.CDLL(backend)
     except OSError as exc:

@@ -312,9 +312,9 @@ class _BlockSink:
         self._carry = _read_back(out, self._flushed, self.position)
         self._free: list[np.ndarray] = []
         # Whole blocks handed over but not yet written: views into the buffers in
-        # ``_held``, contiguous in the file from ``_gathered_at``.
+        # ``_held``, contiguous in the file and ending at ``_flushed``.
         self._gathered: list[np.ndarray] = []
-        self._gathered_at = self._flushed
+        self._gathered_bytes = 0
         self._held: list[np.ndarray] = []
         self._writeback = _Writeback(self._fd, self._flushed) if writeback else None
 
@@ -348,8 +348,8 @@ class _BlockSink:
             block = padding[: self._block]
             block[: len(self._carry)] = self._carry
             block[len(self._carry) :] = 0
-            self._gather(block, padding)
             self._flushed += self._block
+            self._gather(block, padding)
             self._carry = np.empty(0, np.uint8)
         carried = len(self._carry)
         buffer[:carried] = self._carry
@@ -357,32 +357,30 @@ class _BlockSink:
         whole = placed.end - placed.end % self._block
         self._carry = buffer[max(whole, base) - base : placed.end - base].copy()
         if whole > base:
-            self._gather(buffer[: whole - base], buffer)
             self._flushed = whole
+            self._gather(buffer[: whole - base], buffer)
         else:
             self._free.append(buffer)
 
     def _gather(self, blocks: np.ndarray, buffer: np.ndarray) -> None:
-        """Queue ``blocks`` (the next whole blocks of the file, in ``buffer``, which is
-        reused once they are written) and write the queue once it is large enough."""
+        """Queue ``blocks`` (the file's whole blocks up to ``_flushed``, in ``buffer``,
+        which is reused once they are written) and write the queue once it is large
+        enough."""
         self._gathered.append(blocks)
+        self._gathered_bytes += len(blocks)
         self._held.append(buffer)
-        if (
-            sum(len(view) for view in self._gathered) >= _GATHER_BYTES
-            or len(self._gathered) >= _GATHER_PIECES
-        ):
+        if self._gathered_bytes >= _GATHER_BYTES or len(self._gathered) >= _GATHER_PIECES:
             self._write_gathered()
 
     def _write_gathered(self) -> None:
         if not self._gathered:
             return
-        self._put(self._gathered, self._gathered_at)
-        self._gathered_at += sum(len(view) for view in self._gathered)
-        self._gathered = []
+        self._put(self._gathered, self._flushed - self._gathered_bytes)
+        self._gathered, self._gathered_bytes = [], 0
         self._free.extend(self._held)
         self._held = []
         if self._writeback is not None:
-            self._writeback.advance(self._gathered_at)
+            self._writeback.advance(self._flushed)
 
     def finish(self) -> None:
         """Write the last partial block through ``out``, which is left at the end of

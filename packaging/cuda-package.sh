@@ -144,6 +144,7 @@ cuda_deb="dist/bllossom-desktop-cuda_${version}_amd64.deb"
 low dpkg-deb --root-owner-group -Zxz --build "$cuda_stage" "$cuda_deb" >/dev/null
 step_done cuda-deb
 cuda_installed_mb=$(($(du -sk --apparent-size "$cuda_stage/opt" | cut -f1) / 1024))
-say "built $cuda_deb: download $(($(stat -c %s "$cuda_deb") / 1024 / 1024)) MB, installed $cuda_installed_mb MB (CUDA $cuda_release; $cuda_archs)"
-printf 'cuda_download_mb\t%s\ncuda_installed_mb\t%s\n' \
-  "$(($(stat -c %s "$cuda_deb") / 1024 / 1024))" "$cuda_installed_mb" >>"$build/sizes.tsv"
+cuda_deb_mb=$(($(stat -c %s "$cuda_deb") / 1024 / 1024))
+say "built $cuda_deb: download $cuda_deb_mb MB, installed $cuda_installed_mb MB (CUDA $cuda_release; $cuda_archs)"
+printf 'cuda_download_mb\t%s\ncuda_installed_mb\t%s\n' "$cuda_deb_mb" "$cuda_installed_mb" \
+  >>"$build/sizes.tsv"
